@@ -1,0 +1,228 @@
+"""The ``lendguard`` command.
+
+Every subcommand is a thin adapter: it parses and validates its arguments, builds the
+ledger through ``bootstrap``-style wiring here, calls the application layer, and turns
+typed errors into a message and a non-zero exit code. Nothing is written when a command
+fails.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
+from lendguard.errors import InvalidCommand, LendguardError
+from lendguard.money import Money
+from lendguard.service import Ledger
+from lendguard.store import open_store
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="lendguard: a consumer-credit platform with risk management built in.")
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="SQLite event store file")]
+DateOption = Annotated[str | None, typer.Option("--date", help="business date YYYY-MM-DD "
+                                                "(default: today in Asia/Shanghai)")]
+KeyOption = Annotated[str | None, typer.Option("--key", help="idempotency key (default: new)")]
+
+
+def _fail(error: Exception) -> typer.Exit:
+    code = getattr(error, "code", "error")
+    err.print(f"[red]error[/] ({code}): {error}")
+    return typer.Exit(2)
+
+
+def _clock(day: str | None) -> Clock:
+    if day is None:
+        return SystemClock()
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise InvalidCommand(f"--date must be YYYY-MM-DD, got {day!r}") from None
+    return FixedClock(datetime.combine(parsed, time(12), DEFAULT_TZ))
+
+
+def _money(text: str) -> Money:
+    return Money.of(text)
+
+
+def _ledger(db: Path, day: str | None, must_exist: bool = True) -> Ledger:
+    if must_exist and not db.exists():
+        raise InvalidCommand(f"no event store at {db}")
+    return Ledger(open_store(f"sqlite:///{db}"), _clock(day), actor="user:cli")
+
+
+def _key(key: str | None) -> str:
+    return key or str(uuid.uuid4())
+
+
+@app.command()
+def demo(db: Annotated[Path | None, typer.Option("--db", help="keep the event store here "
+                                                 "(default: a temporary file)")] = None) -> None:
+    """Run a scripted year of one borrower on both products and print the books."""
+    from lendguard.demo import run_demo
+
+    try:
+        if db is not None:
+            if db.exists():
+                raise InvalidCommand(f"{db} already exists; the demo needs a fresh file")
+            report = run_demo(str(db), console)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                report = run_demo(os.path.join(tmp, "demo.db"), console)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replay(db: DbOption, verify: Annotated[bool, typer.Option(
+        "--verify", help="check the journal and every balance")] = False) -> None:
+    """Rebuild every account from the event log; with --verify, check the books."""
+    from lendguard.replay import replay as run_replay
+    from lendguard.views import trial_balance_table
+
+    if not db.exists():
+        raise _fail(InvalidCommand(f"no event store at {db}"))
+    store = open_store(f"sqlite:///{db}")
+    total = store.last_position()
+    with Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed:,} events"),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("replay", total=total)
+        report = run_replay(store, verify=verify,
+                            progress=lambda n: progress.advance(task, n))
+    store.close()
+    console.print(f"{report.events:,} events, {report.streams:,} accounts, "
+                  f"{report.seconds:.2f} s ({report.events_per_second:,.0f} events/s)")
+    if verify:
+        console.print(trial_balance_table(report.journal))
+        if report.problems:
+            for problem in report.problems:
+                err.print(f"[red]mismatch[/] {problem}")
+            raise typer.Exit(1)
+        console.print("[green]verified[/]: journal balances, every account matches its journal")
+
+
+account_app = typer.Typer(help="open and manage accounts", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+
+
+@account_app.command("open")
+def account_open(db: DbOption, account: Annotated[str, typer.Option(help="account id")],
+                 customer: Annotated[str, typer.Option(help="customer id")],
+                 limit: Annotated[str, typer.Option(help="limit in yuan, e.g. 5000.00")],
+                 kind: Annotated[str, typer.Option(help="credit_line or cash_loan")] =
+                 "credit_line", day: DateOption = None, key: KeyOption = None) -> None:
+    """Open a credit line or a cash-loan account (creates the store file if needed)."""
+    try:
+        ledger = _ledger(db, day, must_exist=False)
+        if kind == "credit_line":
+            ledger.open_credit_line(account, customer, _money(limit), key=_key(key))
+        elif kind == "cash_loan":
+            ledger.open_cash_loan(account, customer, _money(limit), key=_key(key))
+        else:
+            raise InvalidCommand(f"--kind must be credit_line or cash_loan, got {kind!r}")
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(f"opened {kind} {account} for {customer} with limit {_money(limit)}")
+
+
+@app.command()
+def purchase(db: DbOption, account: Annotated[str, typer.Option()],
+             order: Annotated[str, typer.Option()], amount: Annotated[str, typer.Option()],
+             merchant: Annotated[str, typer.Option()] = "merchant",
+             category: Annotated[str, typer.Option()] = "general",
+             channel: Annotated[str, typer.Option()] = "app",
+             settle: Annotated[bool, typer.Option(help="settle at once")] = False,
+             day: DateOption = None, key: KeyOption = None) -> None:
+    """Pay for an order on a credit line."""
+    try:
+        ledger = _ledger(db, day)
+        base = _key(key)
+        ledger.purchase(account, order, _money(amount), merchant, category, channel, key=base)
+        if settle:
+            ledger.settle(account, order, key=f"{base}:settle")
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{account}: order {order} for {_money(amount)}")
+
+
+@app.command()
+def repay(db: DbOption, amount: Annotated[str, typer.Option()],
+          account: Annotated[str | None, typer.Option()] = None,
+          customer: Annotated[str | None, typer.Option(help="spread over all accounts")] = None,
+          day: DateOption = None, key: KeyOption = None) -> None:
+    """Repay one account, or a customer's accounts oldest-due first."""
+    try:
+        ledger = _ledger(db, day)
+        repayment = _key(key)
+        if (account is None) == (customer is None):
+            raise InvalidCommand("give exactly one of --account or --customer")
+        if account is not None:
+            ledger.repay(account, repayment, _money(amount), key=repayment)
+        else:
+            ledger.repay_customer(str(customer), repayment, _money(amount), key=repayment)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(f"repayment {repayment} of {_money(amount)} recorded")
+
+
+@app.command()
+def draw(db: DbOption, account: Annotated[str, typer.Option()],
+         loan: Annotated[str, typer.Option()], amount: Annotated[str, typer.Option()],
+         term: Annotated[int, typer.Option(help="months")] = 12,
+         method: Annotated[str, typer.Option()] = "equal_instalment",
+         day: DateOption = None, key: KeyOption = None) -> None:
+    """Draw a cash loan against the approved limit."""
+    try:
+        ledger = _ledger(db, day)
+        ledger.draw(account, loan, _money(amount), term, method, key=_key(key))
+        state = ledger.cash_loan(account).loans[loan]
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{account}: loan {loan} of {_money(amount)}, {term} months, "
+                  f"first due {state.due_dates[0]}")
+
+
+@app.command()
+def cob(db: DbOption, day: DateOption = None) -> None:
+    """Close of business for a date: statements, instalments due, ageing, write-off."""
+    try:
+        ledger = _ledger(db, day)
+        appended = ledger.close_of_business()
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(f"close of business {ledger.clock.today()}: {appended} events")
+
+
+@app.command()
+def show(db: DbOption, account: Annotated[str, typer.Option()], day: DateOption = None) -> None:
+    """Show an account's balances."""
+    from lendguard.ledger.cash_loan import CashLoanState
+    from lendguard.ledger.credit_line import CreditLineState
+    from lendguard.views import credit_line_summary, loan_table
+
+    try:
+        ledger = _ledger(db, day)
+        state = ledger.state(account)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    if isinstance(state, CreditLineState):
+        console.print(credit_line_summary(state, ledger.clock.today()))
+    elif isinstance(state, CashLoanState):
+        console.print(loan_table(state, ledger.clock.today()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,85 @@
+"""Typed errors. A command that raises one of these has changed nothing.
+
+Every error carries a stable ``code`` so the CLI (and later the REST API) can report
+it without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class LendguardError(Exception):
+    """Base of every error the platform raises on purpose."""
+
+    code = "error"
+
+
+class InvalidAmount(LendguardError):
+    code = "invalid_amount"
+
+
+class CurrencyMismatch(InvalidAmount):
+    code = "currency_mismatch"
+
+
+class InvalidCommand(LendguardError):
+    """A command whose fields are malformed (bad date, unknown term, empty id, ...)."""
+
+    code = "invalid_command"
+
+
+class InvalidConfiguration(LendguardError):
+    """A product configuration that is refused (e.g. its APR exceeds the cap)."""
+
+    code = "invalid_configuration"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class UnknownAccount(LendguardError):
+    code = "unknown_account"
+
+
+class AccountAlreadyExists(LendguardError):
+    code = "account_exists"
+
+
+class AccountNotActive(LendguardError):
+    """The account is frozen, closed or written off and cannot take this command."""
+
+    code = "account_not_active"
+
+
+class InsufficientLimit(LendguardError):
+    code = "insufficient_limit"
+
+
+class UnknownOrder(LendguardError):
+    code = "unknown_order"
+
+
+class UnknownLoan(LendguardError):
+    code = "unknown_loan"
+
+
+class NotConvertible(LendguardError):
+    """A statement or purchase that cannot be turned into instalments."""
+
+    code = "not_convertible"
+
+
+class ConcurrencyConflict(LendguardError):
+    """Another writer appended to the stream first; reload and decide again."""
+
+    code = "concurrency_conflict"
+
+
+class IdempotencyConflict(LendguardError):
+    """The idempotency key was used before with a different command."""
+
+    code = "idempotency_conflict"
+
+
+class StoreError(LendguardError):
+    code = "store_error"

@@ -1,0 +1,151 @@
+"""What both products share: status, limit, credit balance, delinquency bucket, and the
+commands that work the same on either (limit change, freeze, unfreeze, close, refund of a
+credit balance).
+
+A state object is built by folding events with ``apply``; decision functions read a state
+and return new events or raise a typed error. Decisions never modify the state.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from lendguard.errors import AccountNotActive, InvalidAmount, InvalidCommand
+from lendguard.events import Event
+from lendguard.ledger.events import (
+    AccountClosed,
+    AccountFrozen,
+    AccountUnfrozen,
+    CreditBalanceRefunded,
+    DelinquencyChanged,
+    LimitChanged,
+)
+from lendguard.money import Money, round_half_up
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+    WRITTEN_OFF = "written_off"
+
+
+def accrue(base: int, daily_rate: Decimal, start: date, end: date) -> int:
+    """Simple interest on ``base`` fen for the days in [start, end), half-up to the fen."""
+    days = (end - start).days
+    if days <= 0 or base <= 0:
+        return 0
+    return round_half_up(Decimal(base) * daily_rate * days)
+
+
+class AccountState:
+    """The parts of an account's state both products have.
+
+    Attributes:
+      account_id, customer_id, currency, opened_on.
+      limit: the approved limit in fen.
+      status: ``Status``.
+      credit_balance: fen the lender owes the borrower (overpayments, late refunds).
+      bucket: the delinquency bucket last recorded at close of business.
+      version: the stream's last sequence number folded in.
+    """
+
+    __slots__ = ("account_id", "bucket", "credit_balance", "currency", "customer_id",
+                 "limit", "opened_on", "status", "version")
+
+    def __init__(self, account_id: str) -> None:
+        self.account_id = account_id
+        self.customer_id = ""
+        self.currency = "CNY"
+        self.opened_on = date.min
+        self.limit = 0
+        self.status = Status.ACTIVE
+        self.credit_balance = 0
+        self.bucket = "M0"
+        self.version = 0
+
+    def apply(self, ev: Event) -> None:
+        """Fold one event into the state (each product overrides this)."""
+        raise NotImplementedError
+
+    def balances(self) -> dict[str, int]:
+        """Receivables and credit balance by chart-of-accounts code (each product)."""
+        raise NotImplementedError
+
+    def apply_common(self, ev: Event) -> bool:
+        """Fold a shared event; False if ``ev`` is not one of them."""
+        if isinstance(ev, LimitChanged):
+            self.limit = ev.new_limit.fen
+        elif isinstance(ev, AccountFrozen):
+            self.status = Status.FROZEN
+        elif isinstance(ev, AccountUnfrozen):
+            self.status = Status.ACTIVE
+        elif isinstance(ev, AccountClosed):
+            self.status = Status.CLOSED
+        elif isinstance(ev, CreditBalanceRefunded):
+            self.credit_balance -= ev.amount.fen
+        elif isinstance(ev, DelinquencyChanged):
+            self.bucket = ev.new_bucket
+        else:
+            return False
+        return True
+
+    # ---- checks used by decisions ------------------------------------------------------
+
+    def money(self, fen: int) -> Money:
+        return Money(fen, self.currency)
+
+    def require_active(self) -> None:
+        if self.status is not Status.ACTIVE:
+            raise AccountNotActive(f"account {self.account_id} is {self.status.value}")
+
+    def require_open(self) -> None:
+        """Not closed and not written off (frozen accounts may still repay)."""
+        if self.status in (Status.CLOSED, Status.WRITTEN_OFF):
+            raise AccountNotActive(f"account {self.account_id} is {self.status.value}")
+
+    def require_amount(self, amount: Money, what: str = "amount") -> int:
+        if not isinstance(amount, Money):
+            raise InvalidAmount(f"{what} must be Money, got {amount!r}")
+        if amount.currency != self.currency:
+            raise InvalidAmount(
+                f"{what} is in {amount.currency}; account {self.account_id} is in {self.currency}"
+            )
+        if amount.fen <= 0:
+            raise InvalidAmount(f"{what} must be positive, got {amount}")
+        return amount.fen
+
+
+def decide_limit_change(state: AccountState, new_limit: Money, reason: str, on: date
+                        ) -> list[Event]:
+    state.require_open()
+    if not isinstance(new_limit, Money) or new_limit.currency != state.currency:
+        raise InvalidAmount(f"new limit must be Money in {state.currency}, got {new_limit!r}")
+    if new_limit.fen < 0:
+        raise InvalidAmount(f"a limit cannot be negative: {new_limit}")
+    # A limit may be lowered below what is in use: nothing new can be drawn until repaid.
+    if new_limit.fen == state.limit:
+        return []
+    return [LimitChanged(state.money(state.limit), new_limit, reason, on)]
+
+
+def decide_freeze(state: AccountState, reason: str, on: date) -> list[Event]:
+    state.require_open()
+    if state.status is Status.FROZEN:
+        return []
+    return [AccountFrozen(reason, on)]
+
+
+def decide_unfreeze(state: AccountState, reason: str, on: date) -> list[Event]:
+    state.require_open()
+    if state.status is not Status.FROZEN:
+        return []
+    return [AccountUnfrozen(reason, on)]
+
+
+def decide_refund_credit_balance(state: AccountState, on: date) -> list[Event]:
+    if state.credit_balance <= 0:
+        raise InvalidCommand(f"account {state.account_id} has no credit balance to refund")
+    return [CreditBalanceRefunded(state.money(state.credit_balance), on)]

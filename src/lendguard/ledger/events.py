@@ -1,0 +1,331 @@
+"""The ledger's domain events, for both products.
+
+Every event is immutable, named in the past tense, registered under a stable type name
+and schema version. Events carry the facts a fold needs and nothing it would have to
+recompute: allocations of a repayment, the schedule of a drawdown and the line items of a
+statement are decided once, by the command, and stored. Applying an event never checks
+and never fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from lendguard.events import Event, event
+from lendguard.ledger.schedule import RepaymentMethod
+from lendguard.ledger.terms import CashLoanTerms, CreditLineTerms
+from lendguard.money import Money
+
+# ---- shared value types --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """One slice of a repayment.
+
+    Attributes:
+      item: what it pays: a statement id (``S2026-03``), ``unbilled:<order>`` for an
+        unbilled purchase, or ``<loan_id>#<n>`` for a loan instalment.
+      component: ``penalty``, ``fee``, ``interest`` or ``principal``.
+      amount: how much of the repayment went there.
+    """
+
+    item: str
+    component: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """A line of a statement: what, when, how much (negative for credits)."""
+
+    on: date
+    kind: str
+    reference: str
+    description: str
+    amount: Money
+
+
+# ---- both products -------------------------------------------------------------------
+
+
+@event("CreditLineOpened")
+@dataclass(frozen=True, slots=True)
+class CreditLineOpened(Event):
+    """A credit line was opened for a customer with a limit under the given terms."""
+
+    customer_id: str
+    limit: Money
+    terms: CreditLineTerms
+    on: date
+
+
+@event("CashLoanAccountOpened")
+@dataclass(frozen=True, slots=True)
+class CashLoanAccountOpened(Event):
+    """A cash-loan account was opened with an approved limit under the given terms."""
+
+    customer_id: str
+    limit: Money
+    terms: CashLoanTerms
+    on: date
+
+
+@event("LimitChanged")
+@dataclass(frozen=True, slots=True)
+class LimitChanged(Event):
+    old_limit: Money
+    new_limit: Money
+    reason: str
+    on: date
+
+
+@event("AccountFrozen")
+@dataclass(frozen=True, slots=True)
+class AccountFrozen(Event):
+    reason: str
+    on: date
+
+
+@event("AccountUnfrozen")
+@dataclass(frozen=True, slots=True)
+class AccountUnfrozen(Event):
+    reason: str
+    on: date
+
+
+@event("AccountClosed")
+@dataclass(frozen=True, slots=True)
+class AccountClosed(Event):
+    reason: str
+    on: date
+
+
+@event("RepaymentReceived")
+@dataclass(frozen=True, slots=True)
+class RepaymentReceived(Event):
+    """Money arrived for this account and was allocated as recorded.
+
+    ``to_credit_balance`` is the part nothing was owed for: it becomes a credit balance.
+    ``recovered`` is money received after write-off (recovery income).
+    """
+
+    repayment_id: str
+    amount: Money
+    allocations: tuple[Allocation, ...]
+    to_credit_balance: Money
+    recovered: Money
+    on: date
+
+
+@event("CreditBalanceRefunded")
+@dataclass(frozen=True, slots=True)
+class CreditBalanceRefunded(Event):
+    amount: Money
+    on: date
+
+
+@event("DelinquencyChanged")
+@dataclass(frozen=True, slots=True)
+class DelinquencyChanged(Event):
+    """The account moved between delinquency buckets at close of business."""
+
+    old_bucket: str
+    new_bucket: str
+    days_past_due: int
+    on: date
+
+
+@event("AccountWrittenOff")
+@dataclass(frozen=True, slots=True)
+class AccountWrittenOff(Event):
+    """Everything outstanding was written off after too many days past due."""
+
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    days_past_due: int
+    on: date
+
+
+# ---- credit line -----------------------------------------------------------------------
+
+
+@event("PurchaseMade")
+@dataclass(frozen=True, slots=True)
+class PurchaseMade(Event):
+    """A purchase was paid on the line; it is pending until the merchant settles."""
+
+    order_id: str
+    amount: Money
+    merchant: str
+    category: str
+    channel: str
+    at: str
+    on: date
+
+
+@event("PurchaseSettled")
+@dataclass(frozen=True, slots=True)
+class PurchaseSettled(Event):
+    """The merchant settled the order; what remains unrefunded becomes billable."""
+
+    order_id: str
+    amount: Money
+    on: date
+
+
+@event("PurchaseRefunded")
+@dataclass(frozen=True, slots=True)
+class PurchaseRefunded(Event):
+    """All or part of an order was refunded.
+
+    ``stage`` says what the refund reduced: ``pending``, ``unbilled``, ``billed`` (a
+    statement, ``statement_id``), or ``plan`` (an instalment plan, ``plan_id``);
+    ``to_credit_balance`` is the part that had already been repaid.
+    """
+
+    order_id: str
+    amount: Money
+    stage: str
+    statement_id: str
+    plan_id: str
+    to_credit_balance: Money
+    on: date
+
+
+@event("PenaltyInterestCharged")
+@dataclass(frozen=True, slots=True)
+class PenaltyInterestCharged(Event):
+    """Penalty (overdue) interest accrued on an item from ``from_date`` to ``to_date``
+    (exclusive) was posted, rounded half-up to the fen."""
+
+    item: str
+    amount: Money
+    base: Money
+    daily_rate: Decimal
+    from_date: date
+    to_date: date
+
+
+@event("StatementIssued")
+@dataclass(frozen=True, slots=True)
+class StatementIssued(Event):
+    """The statement of a billing cycle.
+
+    Attributes:
+      statement_id: ``S<YYYY-MM>`` of the statement date.
+      statement_date, due_date: issue day and the last interest-free day.
+      purchases: new revolving principal billed (purchases less refunds).
+      instalment_principal, instalment_fees: the instalment periods billed.
+      minimum_payment: what must be paid by the due date to stay current.
+      previous_balance: what older statements still owe.
+      line_items: every line, in date order.
+      billed_orders: orders whose unbilled amount moved onto this statement.
+      billed_plans: plans one period of which was billed.
+    """
+
+    statement_id: str
+    statement_date: date
+    due_date: date
+    purchases: Money
+    instalment_principal: Money
+    instalment_fees: Money
+    minimum_payment: Money
+    previous_balance: Money
+    line_items: tuple[LineItem, ...]
+    billed_orders: tuple[str, ...]
+    billed_plans: tuple[str, ...]
+
+
+@event("InstalmentPlanCreated")
+@dataclass(frozen=True, slots=True)
+class InstalmentPlanCreated(Event):
+    """A statement's unpaid purchases or one purchase became an instalment plan.
+
+    ``source`` is the statement id or ``order:<id>``; the plan's periods are billed on the
+    following statements, principal and fee in the amounts listed.
+    """
+
+    plan_id: str
+    source: str
+    principal: Money
+    periods: int
+    total_fee_rate: Decimal
+    principal_per_period: tuple[int, ...]
+    fee_per_period: tuple[int, ...]
+    on: date
+
+
+# ---- cash loan -----------------------------------------------------------------------
+
+
+@event("LoanDrawn")
+@dataclass(frozen=True, slots=True)
+class LoanDrawn(Event):
+    """A loan was drawn against the limit and paid out.
+
+    ``due_dates`` are the instalment dates; ``planned_principal`` the principal due on
+    each under the method (for equal instalments it is the disclosed plan: the principal
+    actually due is ``level_payment`` less the interest accrued by then); ``apr`` the
+    disclosed annual rate (IRR method).
+    """
+
+    loan_id: str
+    principal: Money
+    term_months: int
+    method: RepaymentMethod
+    daily_rate: Decimal
+    level_payment: Money
+    due_dates: tuple[date, ...]
+    planned_principal: tuple[int, ...]
+    apr: Decimal
+    on: date
+
+
+@event("InterestCharged")
+@dataclass(frozen=True, slots=True)
+class InterestCharged(Event):
+    """Interest accrued on a loan's outstanding (not yet due) principal from ``from_date``
+    to ``to_date`` (exclusive) was posted, rounded half-up to the fen."""
+
+    loan_id: str
+    amount: Money
+    base: Money
+    daily_rate: Decimal
+    from_date: date
+    to_date: date
+
+
+@event("InstalmentFellDue")
+@dataclass(frozen=True, slots=True)
+class InstalmentFellDue(Event):
+    """Instalment ``number`` of a loan fell due: its principal and the posted interest."""
+
+    loan_id: str
+    number: int
+    due_date: date
+    principal: Money
+    interest: Money
+
+
+@event("LoanPrepaid")
+@dataclass(frozen=True, slots=True)
+class LoanPrepaid(Event):
+    """Principal was repaid before it fell due.
+
+    ``mode`` is ``full``, ``shorter_term`` or ``smaller_instalment``; the remaining plan is
+    ``due_dates``/``planned_principal``/``level_payment`` (empty when fully repaid).
+    """
+
+    loan_id: str
+    repayment_id: str
+    principal: Money
+    mode: str
+    level_payment: Money
+    due_dates: tuple[date, ...]
+    planned_principal: tuple[int, ...]
+    on: date

@@ -1,0 +1,450 @@
+"""The application layer: commands in, events appended, states cached.
+
+``Ledger`` is what the CLI, the simulator and (later) the REST API call. Each command
+method validates through the pure domain (``lendguard.ledger``), appends the resulting
+events atomically with the command's idempotency key, and returns a ``CommandResult``.
+A typed error from the domain means nothing was written. A concurrency conflict (another
+writer got there first) is retried on fresh state, so two processes racing for the same
+limit cannot both spend it.
+
+The store and the clock are handed in (see ``bootstrap.py``); nothing here reads the
+wall clock or opens a connection on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from lendguard.clock import Clock
+from lendguard.errors import (
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    InvalidCommand,
+    UnknownAccount,
+)
+from lendguard.events import Event, decode_event, encode_event
+from lendguard.ledger import cash_loan, credit_line
+from lendguard.ledger.account import (
+    AccountState,
+    decide_freeze,
+    decide_limit_change,
+    decide_refund_credit_balance,
+    decide_unfreeze,
+)
+from lendguard.ledger.allocation import Owed, allocate
+from lendguard.ledger.cash_loan import CashLoanState
+from lendguard.ledger.credit_line import CreditLineState
+from lendguard.ledger.schedule import RepaymentMethod
+from lendguard.ledger.terms import AllocationOrder, CashLoanTerms, CreditLineTerms
+from lendguard.money import Money
+from lendguard.store.base import EventStore, IdempotencyKey, NewEvent, StreamWrite
+
+CREDIT_LINE = "credit_line"
+CASH_LOAN = "cash_loan"
+_EVENT_ID_NAMESPACE = uuid.UUID("5d1c1f3e-8c51-4b8e-9a57-6c0c6f1d2a10")
+MAX_RETRIES = 20
+
+Decision = Callable[[Mapping[str, AccountState]], Mapping[str, list[Event]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a command did.
+
+    Attributes:
+      events: the events appended by this call, by stream (empty for a duplicate).
+      positions: global positions of the appended events (the original ones for a
+        duplicate).
+      duplicate: the idempotency key had already been used for this same command.
+    """
+
+    events: Mapping[str, tuple[Event, ...]]
+    positions: tuple[int, ...]
+    duplicate: bool = False
+
+    def of_type(self, cls: type[Event]) -> list[Event]:
+        return [ev for evs in self.events.values() for ev in evs if isinstance(ev, cls)]
+
+
+def new_state(stream_id: str, category: str) -> AccountState:
+    if category == CREDIT_LINE:
+        return CreditLineState(stream_id)
+    if category == CASH_LOAN:
+        return CashLoanState(stream_id)
+    raise UnknownAccount(f"account {stream_id} has unknown kind {category!r}")
+
+
+def fingerprint(command: str, payload: Mapping[str, Any]) -> str:
+    canonical = json.dumps({"command": command, **payload}, sort_keys=True, default=str,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Ledger:
+    """Both products over one event store."""
+
+    def __init__(self, store: EventStore, clock: Clock, actor: str = "system") -> None:
+        self.store = store
+        self.clock = clock
+        self.actor = actor
+        self._states: dict[str, AccountState] = {}
+        self._categories: dict[str, tuple[str, str]] = {}
+
+    # ---- state -------------------------------------------------------------------------
+
+    def _category(self, stream_id: str) -> tuple[str, str]:
+        known = self._categories.get(stream_id)
+        if known is None:
+            info = self.store.stream_info(stream_id)
+            if info is None:
+                raise UnknownAccount(f"no account {stream_id!r}")
+            known = (info.category, info.customer_id)
+            self._categories[stream_id] = known
+        return known
+
+    def state(self, stream_id: str) -> AccountState:
+        """The account's current state, brought up to date from the store."""
+        category, _ = self._category(stream_id)
+        state = self._states.get(stream_id)
+        if state is None:
+            state = new_state(stream_id, category)
+            self._states[stream_id] = state
+        for stored in self.store.read_stream(stream_id, after_seq=state.version):
+            state.apply(decode_event(stored.type, stored.version, stored.data))
+            state.version = stored.seq
+        return state
+
+    def credit_line(self, stream_id: str) -> CreditLineState:
+        state = self.state(stream_id)
+        if not isinstance(state, CreditLineState):
+            raise UnknownAccount(f"{stream_id} is not a credit line")
+        return state
+
+    def cash_loan(self, stream_id: str) -> CashLoanState:
+        state = self.state(stream_id)
+        if not isinstance(state, CashLoanState):
+            raise UnknownAccount(f"{stream_id} is not a cash-loan account")
+        return state
+
+    def accounts_of(self, customer_id: str) -> list[str]:
+        return [info.stream_id for info in self.store.streams(customer_id=customer_id)]
+
+    def all_accounts(self) -> Iterator[str]:
+        for info in self.store.streams():
+            self._categories.setdefault(info.stream_id, (info.category, info.customer_id))
+            yield info.stream_id
+
+    # ---- the command pipeline ----------------------------------------------------------
+
+    def execute(self, command: str, payload: Mapping[str, Any], key: str,
+                streams: list[str], decide: Decision,
+                new_stream: tuple[str, str, str] | None = None) -> CommandResult:
+        """Run a decision against fresh state and append its events atomically.
+
+        ``new_stream`` is ``(stream_id, category, customer_id)`` for a command that opens
+        an account.
+        """
+        if not isinstance(key, str) or not key:
+            raise InvalidCommand("every command needs a non-empty idempotency key")
+        print_ = fingerprint(command, payload)
+        earlier = self.store.find_command(key)
+        if earlier is not None:
+            if earlier.fingerprint != print_:
+                raise IdempotencyConflict(f"idempotency key {key!r} was used for another command")
+            return CommandResult({}, earlier.positions, duplicate=True)
+        for _ in range(MAX_RETRIES):
+            states = self._load(streams, new_stream)
+            decided = decide(states)
+            writes = self._writes(key, states, decided, new_stream)
+            if not any(w.events for w in writes):
+                return CommandResult({}, ())
+            try:
+                result = self.store.append(writes, IdempotencyKey(key, print_))
+            except ConcurrencyConflict:
+                continue
+            if result.duplicate:
+                return CommandResult({}, result.positions, duplicate=True)
+            self._absorb(states, decided)
+            return CommandResult({s: tuple(evs) for s, evs in decided.items() if evs},
+                                 result.positions)
+        raise ConcurrencyConflict(f"{command} kept conflicting on {streams}; try again")
+
+    def _load(self, streams: list[str],
+              new_stream: tuple[str, str, str] | None) -> dict[str, AccountState]:
+        states: dict[str, AccountState] = {}
+        for stream_id in streams:
+            if (new_stream is not None and stream_id == new_stream[0]
+                    and self.store.stream_info(stream_id) is None):
+                states[stream_id] = new_state(stream_id, new_stream[1])
+                continue
+            states[stream_id] = self.state(stream_id)
+        return states
+
+    def _writes(self, key: str, states: Mapping[str, AccountState],
+                decided: Mapping[str, list[Event]],
+                new_stream: tuple[str, str, str] | None) -> list[StreamWrite]:
+        now = self.clock.now().isoformat()
+        writes = []
+        for stream_id, events in decided.items():
+            state = states[stream_id]
+            category, customer = (new_stream[1], new_stream[2]) \
+                if new_stream is not None and new_stream[0] == stream_id \
+                else self._category(stream_id)
+            new_events = [
+                NewEvent(
+                    str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{key}|{stream_id}|{n}")),
+                    ev.type_name, ev.schema_version, encode_event(ev), now, self.actor,
+                )
+                for n, ev in enumerate(events)
+            ]
+            writes.append(StreamWrite(stream_id, state.version, new_events, category, customer))
+        return writes
+
+    def _absorb(self, states: Mapping[str, AccountState],
+                decided: Mapping[str, list[Event]]) -> None:
+        for stream_id, events in decided.items():
+            state = states[stream_id]
+            if state.version == 0 and events:
+                self._states[stream_id] = state
+            for ev in events:
+                state.apply(ev)
+                state.version += 1
+
+    def _today(self) -> date:
+        return self.clock.today()
+
+    def _one(self, command: str, stream_id: str, payload: Mapping[str, Any], key: str,
+             decide: Callable[[Any], list[Event]],
+             new_stream: tuple[str, str, str] | None = None) -> CommandResult:
+        return self.execute(command, {"account": stream_id, **payload}, key, [stream_id],
+                            lambda states: {stream_id: decide(states[stream_id])}, new_stream)
+
+    # ---- opening -----------------------------------------------------------------------
+
+    def open_credit_line(self, account_id: str, customer_id: str, limit: Money,
+                         terms: CreditLineTerms | None = None, *, key: str) -> CommandResult:
+        chosen = terms or CreditLineTerms()
+        today = self._today()
+        return self._one(
+            "open_credit_line", account_id,
+            {"customer": customer_id, "limit": limit, "terms": chosen}, key,
+            lambda s: credit_line.decide_open(s, customer_id, limit, chosen, today),
+            new_stream=(account_id, CREDIT_LINE, customer_id),
+        )
+
+    def open_cash_loan(self, account_id: str, customer_id: str, limit: Money,
+                       terms: CashLoanTerms | None = None, *, key: str) -> CommandResult:
+        chosen = terms or CashLoanTerms()
+        today = self._today()
+        return self._one(
+            "open_cash_loan", account_id,
+            {"customer": customer_id, "limit": limit, "terms": chosen}, key,
+            lambda s: cash_loan.decide_open(s, customer_id, limit, chosen, today),
+            new_stream=(account_id, CASH_LOAN, customer_id),
+        )
+
+    # ---- credit line -------------------------------------------------------------------
+
+    def purchase(self, account_id: str, order_id: str, amount: Money, merchant: str,
+                 category: str, channel: str, *, key: str) -> CommandResult:
+        now = self.clock.now()
+        return self._one(
+            "purchase", account_id,
+            {"order": order_id, "amount": amount, "merchant": merchant, "category": category,
+             "channel": channel}, key,
+            lambda s: credit_line.decide_purchase(self._cl(s), order_id, amount, merchant,
+                                                  category, channel, now.isoformat(),
+                                                  now.date()),
+        )
+
+    def settle(self, account_id: str, order_id: str, *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one("settle", account_id, {"order": order_id}, key,
+                         lambda s: credit_line.decide_settle(self._cl(s), order_id, today))
+
+    def refund(self, account_id: str, order_id: str, amount: Money, *, key: str
+               ) -> CommandResult:
+        today = self._today()
+        return self._one("refund", account_id, {"order": order_id, "amount": amount}, key,
+                         lambda s: credit_line.decide_refund(self._cl(s), order_id, amount,
+                                                             today))
+
+    def convert_statement(self, account_id: str, statement_id: str, periods: int,
+                          plan_id: str, *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one(
+            "convert_statement", account_id,
+            {"statement": statement_id, "periods": periods, "plan": plan_id}, key,
+            lambda s: credit_line.decide_convert_statement(self._cl(s), statement_id,
+                                                           periods, plan_id, today),
+        )
+
+    def convert_purchase(self, account_id: str, order_id: str, periods: int, plan_id: str,
+                         *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one(
+            "convert_purchase", account_id,
+            {"order": order_id, "periods": periods, "plan": plan_id}, key,
+            lambda s: credit_line.decide_convert_purchase(self._cl(s), order_id, periods,
+                                                          plan_id, today),
+        )
+
+    # ---- cash loan ---------------------------------------------------------------------
+
+    def draw(self, account_id: str, loan_id: str, amount: Money, term_months: int,
+             method: RepaymentMethod | str, *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one(
+            "draw", account_id,
+            {"loan": loan_id, "amount": amount, "term": term_months, "method": str(method)},
+            key,
+            lambda s: cash_loan.decide_draw(self._cash(s), loan_id, amount, term_months,
+                                            method, today),
+        )
+
+    def prepay(self, account_id: str, loan_id: str, repayment_id: str, amount: Money | None,
+               mode: str = "shorter_term", *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one(
+            "prepay", account_id,
+            {"loan": loan_id, "repayment": repayment_id, "amount": amount, "mode": mode}, key,
+            lambda s: cash_loan.decide_prepay(self._cash(s), repayment_id, loan_id, amount,
+                                              mode, today),
+        )
+
+    # ---- both --------------------------------------------------------------------------
+
+    def repay(self, account_id: str, repayment_id: str, amount: Money, *, key: str
+              ) -> CommandResult:
+        today = self._today()
+
+        def decide(state: AccountState) -> list[Event]:
+            if isinstance(state, CreditLineState):
+                return credit_line.decide_repay(state, repayment_id, amount, today)
+            return cash_loan.decide_repay(self._cash(state), repayment_id, amount, today)
+
+        return self._one("repay", account_id, {"repayment": repayment_id, "amount": amount},
+                         key, decide)
+
+    def repay_customer(self, customer_id: str, repayment_id: str, amount: Money, *, key: str
+                       ) -> CommandResult:
+        """One payment spread over all of a customer's accounts, oldest due first."""
+        accounts = self.accounts_of(customer_id)
+        if not accounts:
+            raise UnknownAccount(f"customer {customer_id!r} has no accounts")
+        today = self._today()
+        return self.execute(
+            "repay_customer", {"customer": customer_id, "repayment": repayment_id,
+                               "amount": amount}, key, accounts,
+            lambda states: _split_repayment(states, repayment_id, amount, today),
+        )
+
+    def change_limit(self, account_id: str, new_limit: Money, reason: str, *, key: str
+                     ) -> CommandResult:
+        today = self._today()
+        return self._one("change_limit", account_id, {"limit": new_limit, "reason": reason},
+                         key, lambda s: decide_limit_change(s, new_limit, reason, today))
+
+    def freeze(self, account_id: str, reason: str, *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one("freeze", account_id, {"reason": reason}, key,
+                         lambda s: decide_freeze(s, reason, today))
+
+    def unfreeze(self, account_id: str, reason: str, *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one("unfreeze", account_id, {"reason": reason}, key,
+                         lambda s: decide_unfreeze(s, reason, today))
+
+    def refund_credit_balance(self, account_id: str, *, key: str) -> CommandResult:
+        today = self._today()
+        return self._one("refund_credit_balance", account_id, {}, key,
+                         lambda s: decide_refund_credit_balance(s, today))
+
+    # ---- close of business -------------------------------------------------------------
+
+    def close_of_business(self, on: date | None = None) -> int:
+        """Statements, instalments falling due, ageing and write-off for every account.
+
+        Returns the number of events appended. Running it again for the same date appends
+        nothing: every step is decided from state that already records it.
+        """
+        day = on or self._today()
+        appended = 0
+        for stream_id in list(self.all_accounts()):
+            result = self._one(
+                "close_of_business", stream_id, {"date": day.isoformat()},
+                f"cob:{day.isoformat()}:{stream_id}", lambda s: _cob(s, day),
+            )
+            appended += sum(len(evs) for evs in result.events.values())
+        return appended
+
+    @staticmethod
+    def _cl(state: AccountState) -> CreditLineState:
+        if not isinstance(state, CreditLineState):
+            raise InvalidCommand(f"{state.account_id} is not a credit line")
+        return state
+
+    @staticmethod
+    def _cash(state: AccountState) -> CashLoanState:
+        if not isinstance(state, CashLoanState):
+            raise InvalidCommand(f"{state.account_id} is not a cash-loan account")
+        return state
+
+
+def _cob(state: AccountState, on: date) -> list[Event]:
+    if isinstance(state, CreditLineState):
+        return credit_line.decide_close_of_business(state, on)
+    if isinstance(state, CashLoanState):
+        return cash_loan.decide_close_of_business(state, on)
+    return []
+
+
+def _split_repayment(states: Mapping[str, AccountState], repayment_id: str, amount: Money,
+                     on: date) -> dict[str, list[Event]]:
+    """Allocate one payment across accounts by the waterfall; leftover to the credit line."""
+    if not isinstance(amount, Money) or amount.fen <= 0:
+        raise InvalidCommand(f"repayment must be positive Money, got {amount!r}")
+    postings: dict[str, list[Event]] = {}
+    owed: list[Owed] = []
+    order = AllocationOrder.DUE_DATE_FIRST
+    first = True
+    for stream_id, state in states.items():
+        state.require_open()
+        state.require_amount(amount, "repayment")
+        if isinstance(state, CreditLineState):
+            events, items = credit_line.prepare_repayment(state, on)
+            order = state.terms.allocation if first else order
+        else:
+            events, items = cash_loan.prepare_repayment(
+                Ledger._cash(state), on)
+            order = Ledger._cash(state).terms.allocation if first else order
+        first = False
+        postings[stream_id] = events
+        owed += [Owed(f"{stream_id}|{o.item}", o.due_date, o.component, o.amount) for o in items]
+    slices, leftover = allocate(amount.fen, owed, order)
+    by_stream: dict[str, list[tuple[str, str, int]]] = {s: [] for s in states}
+    for item, component, fen in slices:
+        stream_id, inner = item.split("|", 1)
+        by_stream[stream_id].append((inner, component, fen))
+    receiver = next((s for s, st in states.items() if isinstance(st, CreditLineState)),
+                    next(iter(states)))
+    decided: dict[str, list[Event]] = {}
+    for stream_id, state in states.items():
+        parts = by_stream[stream_id]
+        extra = leftover if stream_id == receiver else 0
+        paid = sum(f for _, _, f in parts) + extra
+        if paid == 0:
+            continue
+        if isinstance(state, CreditLineState):
+            tail = credit_line.repayment_events(state, repayment_id, paid, parts, extra, on)
+        else:
+            tail = cash_loan.repayment_events(Ledger._cash(state), repayment_id, paid, parts,
+                                              extra, on)
+        decided[stream_id] = postings[stream_id] + tail
+    return decided

@@ -1,0 +1,178 @@
+"""The event store contract that every adapter implements and one test suite checks.
+
+A *stream* is one account (one product of one customer). Each stream's events carry a
+1-based sequence number; every event also gets a global *position* that only grows, so
+projections and the monitor can read everything in order.
+
+Writes are all-or-nothing: ``append`` takes the events of one command, possibly for
+several streams (a repayment split across a customer's credit line and cash loan), each
+with the version the command saw. If any stream moved on, nothing is written and
+``ConcurrencyConflict`` is raised. If the command's idempotency key was used before,
+nothing is written: with the same fingerprint the earlier result is returned
+(``duplicate=True``); with a different one ``IdempotencyConflict`` is raised.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event ready to be appended.
+
+    Attributes:
+      event_id: a unique id (UUID string) chosen by the writer.
+      type: the stable event type name.
+      version: the payload's schema version.
+      data: the payload as JSON text.
+      occurred_at: the business time, ISO 8601.
+      caused_by: who or what caused it (``user:…``, ``cob``, ``rule:…``, ``model:…``).
+    """
+
+    event_id: str
+    type: str
+    version: int
+    data: str
+    occurred_at: str
+    caused_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWrite:
+    """The events one command appends to one stream.
+
+    Attributes:
+      stream_id: the account id.
+      expected_version: the stream's last sequence number the command saw (0: new stream).
+      events: what to append, in order.
+      category: the stream's kind (``credit_line``/``cash_loan``); recorded on creation.
+      customer_id: the owning customer; recorded on creation.
+    """
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+    category: str = ""
+    customer_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A command's idempotency key and a fingerprint (hash) of its payload."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored.
+
+    Attributes:
+      position: global position, strictly increasing in append order.
+      stream_id, seq: the stream and the event's 1-based number in it.
+      event_id, type, version, data, occurred_at, caused_by: as appended.
+      command_key: the idempotency key of the command that appended it ('' if none).
+    """
+
+    position: int
+    stream_id: str
+    seq: int
+    event_id: str
+    type: str
+    version: int
+    data: str
+    occurred_at: str
+    caused_by: str
+    command_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did.
+
+    Attributes:
+      positions: the global positions of the appended events (of the original append when
+        ``duplicate``).
+      duplicate: the idempotency key had been used with the same fingerprint; nothing new
+        was written.
+    """
+
+    positions: tuple[int, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """A recorded idempotency key: its fingerprint and the positions it appended."""
+
+    key: str
+    fingerprint: str
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One stream's identity and current version."""
+
+    stream_id: str
+    version: int
+    category: str
+    customer_id: str
+
+
+class EventStore(abc.ABC):
+    """The contract. Adapters: ``sqlite.SQLiteEventStore``, ``postgres.PostgresEventStore``."""
+
+    @abc.abstractmethod
+    def append(
+        self, writes: Sequence[StreamWrite], idempotency: IdempotencyKey | None = None
+    ) -> AppendResult:
+        """Append atomically; see the module docstring for conflicts and duplicates."""
+
+    @abc.abstractmethod
+    def append_many(self, batches: Sequence[Sequence[StreamWrite]]) -> list[AppendResult]:
+        """Several independent commands' writes (no idempotency keys) in one transaction.
+
+        For bulk loaders and simulators. All or nothing: a conflict in any batch raises
+        ``ConcurrencyConflict`` and writes nothing.
+        """
+
+    @abc.abstractmethod
+    def read_stream(self, stream_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        """The stream's events with ``seq > after_seq``, in order ([] if none)."""
+
+    @abc.abstractmethod
+    def read_all(self, after_position: int = 0, batch_size: int = 10_000) -> Iterator[StoredEvent]:
+        """Every event with ``position > after_position``, in position order, lazily."""
+
+    @abc.abstractmethod
+    def stream_info(self, stream_id: str) -> StreamInfo | None:
+        """The stream's info, or None if it does not exist."""
+
+    @abc.abstractmethod
+    def streams(
+        self, category: str | None = None, customer_id: str | None = None
+    ) -> list[StreamInfo]:
+        """All streams, optionally filtered, ordered by stream id."""
+
+    @abc.abstractmethod
+    def find_command(self, key: str) -> CommandRecord | None:
+        """The record of an idempotency key, or None if it was never used."""
+
+    @abc.abstractmethod
+    def last_position(self) -> int:
+        """The highest global position (0 when empty)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
