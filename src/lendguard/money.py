@@ -55,7 +55,7 @@ def to_decimal_rate(value: object, what: str = "rate") -> Decimal:
     return rate
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Money:
     """An exact amount of money.
 
@@ -100,6 +100,18 @@ class Money:
 
     def __sub__(self, other: Money) -> Money:
         return Money(self.fen - self._same_currency(other).fen, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        return self.fen < self._same_currency(other).fen
+
+    def __le__(self, other: Money) -> bool:
+        return self.fen <= self._same_currency(other).fen
+
+    def __gt__(self, other: Money) -> bool:
+        return self.fen > self._same_currency(other).fen
+
+    def __ge__(self, other: Money) -> bool:
+        return self.fen >= self._same_currency(other).fen
 
     def __neg__(self) -> Money:
         return Money(-self.fen, self.currency)

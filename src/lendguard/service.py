@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -158,7 +160,7 @@ class Ledger:
             if earlier.fingerprint != print_:
                 raise IdempotencyConflict(f"idempotency key {key!r} was used for another command")
             return CommandResult({}, earlier.positions, duplicate=True)
-        for _ in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
             states = self._load(streams, new_stream)
             decided = decide(states)
             writes = self._writes(key, states, decided, new_stream)
@@ -167,6 +169,9 @@ class Ledger:
             try:
                 result = self.store.append(writes, IdempotencyKey(key, print_))
             except ConcurrencyConflict:
+                # The winner of a race has fresh state and would win the next one too;
+                # a short random pause gives the loser a fair turn.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             if result.duplicate:
                 return CommandResult({}, result.positions, duplicate=True)

@@ -8,9 +8,11 @@ lock is held until commit, so appends to one schema are serialised; reads never 
 Unique constraints stay as the last line of defence and map to the same typed errors.
 
 One connection per store, created in ``__init__`` and guarded by a lock, so a store may be
-shared between threads but each call runs alone. Nothing domain-specific lives here:
-payloads are stored as the JSON text they arrived as (``text``, not ``jsonb``, so they read
-back byte for byte).
+shared between threads but each call runs alone. A broken connection is not re-established:
+calls raise ``StoreError`` and the caller opens a new store.
+
+Nothing domain-specific lives here: payloads are stored as the JSON text they arrived as
+(``text``, not ``jsonb``, so they read back byte for byte).
 """
 
 from __future__ import annotations
@@ -312,7 +314,6 @@ class PostgresEventStore(EventStore):
             cur.execute(self._sql.select_command, (key,))
             return _command_record(cur.fetchone())
 
-
     def last_position(self) -> int:
         with _postgres_errors("last_position"), self._lock, self._conn.cursor() as cur:
             cur.execute(self._sql.select_last_position)
@@ -427,8 +428,8 @@ def _postgres_errors(action: str) -> Iterator[None]:
 
 def _unique_violation(action: str, error: psycopg.errors.UniqueViolation) -> Exception:
     constraint = error.diag.constraint_name
-    if constraint == "events_stream_seq_key":
-        return ConcurrencyConflict(f"another writer appended to the stream first ({error})")
+    if constraint in ("events_stream_seq_key", "events_pkey"):
+        return ConcurrencyConflict(f"another writer appended first ({error})")
     if constraint == "commands_pkey":
         return IdempotencyConflict(f"the idempotency key was used concurrently ({error})")
     if constraint == "events_event_id_key":
