@@ -81,5 +81,18 @@ class IdempotencyConflict(LendguardError):
     code = "idempotency_conflict"
 
 
+class CloseOfBusinessIncomplete(LendguardError):
+    """Some accounts could not be closed for the day; the others were."""
+
+    code = "close_of_business_incomplete"
+
+    def __init__(self, day: object, failures: list[tuple[str, Exception]]) -> None:
+        self.day = day
+        self.failures = list(failures)
+        named = "; ".join(f"{account}: {type(exc).__name__}: {exc}" for account, exc in failures)
+        super().__init__(f"close of business {day} failed for {len(failures)} account(s): "
+                         f"{named}")
+
+
 class StoreError(LendguardError):
     code = "store_error"

@@ -21,10 +21,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 from lendguard.clock import Clock
 from lendguard.errors import (
+    AccountNotActive,
+    CloseOfBusinessIncomplete,
     ConcurrencyConflict,
     IdempotencyConflict,
     InvalidCommand,
@@ -34,6 +37,7 @@ from lendguard.events import Event, decode_event, encode_event
 from lendguard.ledger import cash_loan, credit_line
 from lendguard.ledger.account import (
     AccountState,
+    Status,
     decide_freeze,
     decide_limit_change,
     decide_refund_credit_balance,
@@ -374,17 +378,37 @@ class Ledger:
     # ---- close of business -------------------------------------------------------------
 
     def close_of_business(self, on: date | None = None) -> int:
-        """Statements, instalments falling due, ageing and write-off for every account.
+        """Statements, instalments falling due, ageing and write-off for every account,
+        then credit balances applied to what fell due.
 
         Returns the number of events appended. Running it again for the same date appends
-        nothing: every step is decided from state that already records it.
+        nothing: every step is decided from state that already records it. Each account
+        is closed in its own transaction; one that fails does not stop the others, and
+        ``CloseOfBusinessIncomplete`` then names every failure.
         """
         day = on or self._today()
         appended = 0
+        failures: list[tuple[str, Exception]] = []
         for stream_id in list(self.all_accounts()):
+            try:
+                appended += self._close_account(stream_id, day)
+            except Exception as exc:  # isolate one account's failure from the others
+                failures.append((stream_id, exc))
+        if failures:
+            raise CloseOfBusinessIncomplete(day, failures)
+        return appended
+
+    def _close_account(self, stream_id: str, day: date) -> int:
+        appended = 0
+        steps: tuple[tuple[str, Callable[[AccountState, date], list[Event]]], ...] = (
+            ("cob", _cob), ("credit", _apply_credit))
+        for step, decide in steps:
+            # The key names the state the step saw: a rerun after new activity that day
+            # decides again, a plain rerun finds nothing to do (decisions read the state).
+            version = self.state(stream_id).version
             result = self._one(
-                "close_of_business", stream_id, {"date": day.isoformat()},
-                f"cob:{day.isoformat()}:{stream_id}", lambda s: _cob(s, day),
+                "close_of_business", stream_id, {"date": day.isoformat(), "step": step},
+                f"{step}:{day.isoformat()}:{stream_id}@{version}", partial(_at, decide, day),
             )
             appended += sum(len(evs) for evs in result.events.values())
         return appended
@@ -400,6 +424,19 @@ class Ledger:
         if not isinstance(state, CashLoanState):
             raise InvalidCommand(f"{state.account_id} is not a cash-loan account")
         return state
+
+
+def _at(decide: Callable[[AccountState, date], list[Event]], day: date,
+        state: AccountState) -> list[Event]:
+    return decide(state, day)
+
+
+def _apply_credit(state: AccountState, on: date) -> list[Event]:
+    if isinstance(state, CreditLineState):
+        return credit_line.decide_apply_credit_balance(state, on)
+    if isinstance(state, CashLoanState):
+        return cash_loan.decide_apply_credit_balance(state, on)
+    return []
 
 
 def _cob(state: AccountState, on: date) -> list[Event]:
@@ -419,8 +456,12 @@ def _split_repayment(states: Mapping[str, AccountState], repayment_id: str, amou
     owed: list[Owed] = []
     order = AllocationOrder.DUE_DATE_FIRST
     first = True
+    payable = {s: st for s, st in states.items()
+               if st.status not in (Status.CLOSED, Status.WRITTEN_OFF)}
+    if not payable:
+        raise AccountNotActive("none of the customer's accounts can take a repayment")
+    states = payable
     for stream_id, state in states.items():
-        state.require_open()
         state.require_amount(amount, "repayment")
         if isinstance(state, CreditLineState):
             events, items = credit_line.prepare_repayment(state, on)

@@ -33,7 +33,8 @@ class Status(StrEnum):
 
 
 def accrue(base: int, daily_rate: Decimal, start: date, end: date) -> int:
-    """Simple interest on ``base`` fen for the days in [start, end), half-up to the fen."""
+    """Simple interest on ``base`` fen for ``end - start`` days (each day after ``start``
+    up to and including ``end``), rounded half-up to the fen."""
     days = (end - start).days
     if days <= 0 or base <= 0:
         return 0

@@ -18,6 +18,8 @@ from datetime import date
 from lendguard.events import Event
 from lendguard.ledger.events import (
     AccountWrittenOff,
+    Allocation,
+    CreditBalanceApplied,
     CreditBalanceRefunded,
     InterestCharged,
     LoanDrawn,
@@ -115,6 +117,10 @@ def postings_for(ev: Event, category: str) -> list[Posting]:
         return _repayment(ev, principal)
     if isinstance(ev, CreditBalanceRefunded):
         return _pair("2200", "1000", ev.amount.fen)
+    if isinstance(ev, CreditBalanceApplied):
+        lines = [Posting("2200", ev.amount.fen)]
+        lines += [Posting(acc, -fen) for acc, fen in _by_account(ev.allocations, principal)]
+        return lines
     if isinstance(ev, AccountWrittenOff):
         lines = _pair("5100", principal, ev.principal.fen)
         lines += _pair("5100", "1300", ev.interest.fen)
@@ -124,12 +130,17 @@ def postings_for(ev: Event, category: str) -> list[Posting]:
     return []
 
 
-def _repayment(ev: RepaymentReceived, principal: str) -> list[Posting]:
-    lines = [Posting("1000", ev.amount.fen)]
+def _by_account(allocations: Iterable[Allocation], principal: str) -> list[tuple[str, int]]:
     by_account: dict[str, int] = defaultdict(int)
-    for part in ev.allocations:
+    for part in allocations:
         account = principal if part.component == "principal" else _RECEIVABLE[part.component]
         by_account[account] += part.amount.fen
+    return sorted(by_account.items())
+
+
+def _repayment(ev: RepaymentReceived, principal: str) -> list[Posting]:
+    lines = [Posting("1000", ev.amount.fen)]
+    by_account: dict[str, int] = defaultdict(int, _by_account(ev.allocations, principal))
     by_account["2200"] += ev.to_credit_balance.fen
     by_account["4400"] += ev.recovered.fen
     lines += [Posting(acc, -fen) for acc, fen in sorted(by_account.items()) if fen]

@@ -38,6 +38,7 @@ from lendguard.ledger.events import (
     AccountWrittenOff,
     Allocation,
     CashLoanAccountOpened,
+    CreditBalanceApplied,
     DelinquencyChanged,
     InstalmentFellDue,
     InterestCharged,
@@ -64,7 +65,7 @@ class DueItem:
         self.principal = ev.principal.fen
         self.interest = ev.interest.fen
         self.penalty = 0
-        self.penalty_from = ev.due_date + timedelta(days=1)
+        self.penalty_from = ev.due_date  # accrues for each day after it: (due, to]
 
     @property
     def outstanding(self) -> int:
@@ -222,6 +223,10 @@ class CashLoanState(AccountState):
             for part in ev.allocations:
                 self._loan_of(part.item).apply_allocation(part)
             self.credit_balance += ev.to_credit_balance.fen
+        elif isinstance(ev, CreditBalanceApplied):
+            for part in ev.allocations:
+                self._loan_of(part.item).apply_allocation(part)
+            self.credit_balance -= ev.amount.fen
         elif isinstance(ev, AccountWrittenOff):
             self.status = Status.WRITTEN_OFF
             for loan in self.loans.values():
@@ -507,6 +512,19 @@ def _level_plan(balance: int, rate: Decimal, level: int, max_periods: int) -> li
     if balance > 0:
         plan.append(balance)
     return plan
+
+
+def decide_apply_credit_balance(state: CashLoanState, on: date) -> list[Event]:
+    """Use a credit balance to pay instalments that have fallen due (penalties included)."""
+    if state.credit_balance <= 0 or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    events, owed = prepare_repayment(state, on)
+    slices, _ = allocate(state.credit_balance, owed, state.terms.allocation)
+    if not slices:
+        return []
+    parts = tuple(Allocation(i, c, state.money(f)) for i, c, f in slices)
+    used = sum(f for _, _, f in slices)
+    return [*events, CreditBalanceApplied(state.money(used), parts, on)]
 
 
 # ---- close of business -----------------------------------------------------------------

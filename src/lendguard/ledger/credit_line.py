@@ -33,6 +33,7 @@ from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
 from lendguard.ledger.events import (
     AccountWrittenOff,
     Allocation,
+    CreditBalanceApplied,
     CreditLineOpened,
     DelinquencyChanged,
     InstalmentPlanCreated,
@@ -101,7 +102,7 @@ class Statement:
         self.fee = ev.instalment_fees.fen
         self.penalty = 0
         self.paid = 0
-        self.penalty_from = ev.due_date + timedelta(days=1)
+        self.penalty_from = ev.due_date  # accrues for each day after it: (due, to]
         self.total_billed = self.principal + self.fee
 
     @property
@@ -114,7 +115,8 @@ class Statement:
 
     @property
     def minimum_unpaid(self) -> int:
-        return max(0, min(self.minimum_payment - self.paid, self.outstanding))
+        """What is still missing of this statement's minimum payment."""
+        return max(0, self.minimum_payment - self.paid)
 
     def is_past_due(self, on: date) -> bool:
         return on > self.due_date and self.minimum_unpaid > 0
@@ -185,8 +187,18 @@ class CreditLineState(AccountState):
         return sum(s.outstanding for s in self.statements.values())
 
     def oldest_past_due(self, on: date) -> date | None:
+        """Due date of the oldest statement whose minimum was missed, while anything
+        billed is still owed (a minimum covers older balances too, so a statement can
+        be short of its minimum although its own lines are paid)."""
+        if self.statement_balance() <= 0:
+            return None
         dates = [s.due_date for s in self.statements.values() if s.is_past_due(on)]
         return min(dates) if dates else None
+
+    def minimum_due(self) -> int:
+        """All that is missing of minimum payments, capped at what is billed."""
+        return min(self.statement_balance(),
+                   sum(s.minimum_unpaid for s in self.statements.values()))
 
     def days_past_due(self, on: date) -> int:
         return days_past_due(self.oldest_past_due(on), on)
@@ -225,6 +237,9 @@ class CreditLineState(AccountState):
             self._apply_plan(ev)
         elif isinstance(ev, RepaymentReceived):
             self._apply_repayment(ev)
+        elif isinstance(ev, CreditBalanceApplied):
+            self._apply_allocations(ev.allocations)
+            self.credit_balance -= ev.amount.fen
         elif isinstance(ev, AccountWrittenOff):
             self._apply_write_off()
         elif isinstance(ev, CreditLineOpened):
@@ -243,11 +258,20 @@ class CreditLineState(AccountState):
             order.prepaid -= ev.to_credit_balance.fen
         elif ev.stage == "billed":
             st = self.statements[ev.statement_id]
-            st.principal -= applied
+            on_statement = applied - ev.to_plan.fen
+            st.principal -= on_statement
             st.instalment_principal = min(st.instalment_principal, st.principal)
-            st.paid += applied
+            st.paid += on_statement
+            if ev.to_plan.fen:
+                plan = self.plans[ev.plan_id]
+                _reduce_from_end(plan.principal_left, ev.to_plan.fen)
+                del plan.fee_left[len(plan.principal_left):]
         elif ev.stage == "plan":
-            _reduce_from_end(self.plans[ev.plan_id].principal_left, applied)
+            plan = self.plans[ev.plan_id]
+            _reduce_from_end(plan.principal_left, applied)
+            # A period whose principal was refunded away carries no fee either; the two
+            # lists stay the same length, so billing never runs out of principal.
+            del plan.fee_left[len(plan.principal_left):]
         self.credit_balance += ev.to_credit_balance.fen
 
     def _apply_statement(self, ev: StatementIssued) -> None:
@@ -276,13 +300,21 @@ class CreditLineState(AccountState):
             st.minimum_payment = max(0, st.minimum_payment - reduction)
 
     def _apply_repayment(self, ev: RepaymentReceived) -> None:
-        for part in ev.allocations:
+        self._apply_allocations(ev.allocations)
+        self.credit_balance += ev.to_credit_balance.fen
+
+    def _apply_allocations(self, allocations: tuple[Allocation, ...]) -> None:
+        # What each statement still lacks of its minimum, before this money lands.
+        shortfalls = [(st, st.minimum_unpaid) for st in
+                      sorted(self.statements.values(), key=lambda s: s.due_date)]
+        on_statements = 0
+        for part in allocations:
             fen = part.amount.fen
             if part.item.startswith("unbilled:"):
                 self.orders[part.item.removeprefix("unbilled:")].prepaid += fen
                 continue
             st = self.statements[part.item]
-            st.paid += fen
+            on_statements += fen
             if part.component == "principal":
                 st.principal -= fen
                 st.instalment_principal = max(0, st.instalment_principal - fen)
@@ -290,7 +322,13 @@ class CreditLineState(AccountState):
                 st.fee -= fen
             elif part.component == "penalty":
                 st.penalty -= fen
-        self.credit_balance += ev.to_credit_balance.fen
+        # Money paid on statements counts toward their minimums oldest first, whichever
+        # statement the waterfall put it on: paying this month's minimum keeps the line
+        # current even when the money cleared an older balance first.
+        for st, shortfall in shortfalls:
+            credited = min(shortfall, on_statements)
+            st.paid += credited
+            on_statements -= credited
 
     def _apply_write_off(self) -> None:
         self.status = Status.WRITTEN_OFF
@@ -411,20 +449,34 @@ def decide_refund(state: CreditLineState, order_id: str, amount: Money,
             f"{state.money(refundable)}"
         )
     events: list[Event] = []
-    to_credit = 0
+    to_credit = to_plan = 0
+    plan_id = order.plan_id
     if order.stage == "unbilled":
         to_credit = max(0, fen - order.billable)
     elif order.stage == "billed":
         st = state.statements[order.statement_id]
         events += _penalty_posting(state, st, on)
-        to_credit = max(0, fen - st.principal)
+        beyond = max(0, fen - st.principal)
+        converted = _plan_from(state, order.statement_id)
+        if converted is not None and beyond:
+            plan_id = converted.plan_id
+            to_plan = min(beyond, converted.unbilled_principal)
+        to_credit = beyond - to_plan
     elif order.stage == "plan":
         to_credit = max(0, fen - state.plans[order.plan_id].unbilled_principal)
     elif order.stage == "written_off":
         raise InvalidCommand(f"order {order_id} was written off")
     events.append(PurchaseRefunded(order_id, amount, order.stage, order.statement_id,
-                                   order.plan_id, state.money(to_credit), on))
+                                   plan_id, state.money(to_plan), state.money(to_credit), on))
     return events
+
+
+def _plan_from(state: CreditLineState, statement_id: str) -> Plan | None:
+    """The running plan a statement was converted into, if any."""
+    for plan in state.plans.values():
+        if plan.source == statement_id and plan.unbilled_principal > 0:
+            return plan
+    return None
 
 
 def _new_plan(state: CreditLineState, plan_id: str, source: str, principal: int,
@@ -526,6 +578,19 @@ def decide_repay(state: CreditLineState, repayment_id: str, amount: Money,
     return postings + repayment_events(state, repayment_id, fen, slices, leftover, on)
 
 
+def decide_apply_credit_balance(state: CreditLineState, on: date) -> list[Event]:
+    """Use a credit balance to pay what is billed (penalties to date included)."""
+    if state.credit_balance <= 0 or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    postings, owed = prepare_repayment(state, on)
+    slices, _ = allocate(state.credit_balance, owed, state.terms.allocation)
+    if not slices:
+        return []
+    parts = tuple(Allocation(item, comp, state.money(f)) for item, comp, f in slices)
+    used = sum(f for _, _, f in slices)
+    return [*postings, CreditBalanceApplied(state.money(used), parts, on)]
+
+
 # ---- close of business -----------------------------------------------------------------
 
 
@@ -590,14 +655,20 @@ def _statement(state: CreditLineState, statement_date: date) -> list[Event]:
     previous = state.statement_balance() + posted
     if not billing.orders and not billing.plans and previous <= 0:
         return []
-    items = [LineItem(ev.to_date - timedelta(days=1), "penalty interest", ev.item,
+    items = [LineItem(ev.to_date, "penalty interest", ev.item,
                       f"{(ev.to_date - ev.from_date).days} days on {ev.base}", ev.amount)
              for ev in postings]
     # Instalment lines are dated on the statement day itself.
     items += [LineItem(statement_date, i.kind, i.reference, i.description, i.amount)
               if i.kind.startswith("instalment") else i for i in billing.items]
-    minimum = (round_half_up(billing.purchases * state.terms.minimum_payment_rate)
-               + billing.instalment_principal + billing.instalment_fees)
+    # Like a card: a share of all revolving principal (new and carried), plus the
+    # instalments, fees and penalty interest in full, never more than the balance.
+    carried = sum(s.principal + s.fee for s in state.statements.values())
+    minimum = min(
+        previous + billing.purchases + billing.instalment_principal + billing.instalment_fees,
+        round_half_up((billing.purchases + carried) * state.terms.minimum_payment_rate)
+        + billing.instalment_principal + billing.instalment_fees + posted,
+    )
     due = due_date_for(state.terms, statement_date)
     statement = StatementIssued(
         f"S{statement_date:%Y-%m}", statement_date, due, state.money(billing.purchases),

@@ -120,6 +120,16 @@ class RepaymentReceived(Event):
     on: date
 
 
+@event("CreditBalanceApplied")
+@dataclass(frozen=True, slots=True)
+class CreditBalanceApplied(Event):
+    """Part of the credit balance paid what had fallen due, allocated as recorded."""
+
+    amount: Money
+    allocations: tuple[Allocation, ...]
+    on: date
+
+
 @event("CreditBalanceRefunded")
 @dataclass(frozen=True, slots=True)
 class CreditBalanceRefunded(Event):
@@ -183,8 +193,10 @@ class PurchaseSettled(Event):
 class PurchaseRefunded(Event):
     """All or part of an order was refunded.
 
-    ``stage`` says what the refund reduced: ``pending``, ``unbilled``, ``billed`` (a
-    statement, ``statement_id``), or ``plan`` (an instalment plan, ``plan_id``);
+    ``stage`` says where the order stood: ``pending``, ``unbilled``, ``billed`` (on
+    statement ``statement_id``) or ``plan`` (converted into plan ``plan_id``). The refund
+    first reduces what is still owed there; for a billed order whose statement was
+    converted, ``to_plan`` reduces that plan's unbilled principal (``plan_id``);
     ``to_credit_balance`` is the part that had already been repaid.
     """
 
@@ -193,6 +205,7 @@ class PurchaseRefunded(Event):
     stage: str
     statement_id: str
     plan_id: str
+    to_plan: Money
     to_credit_balance: Money
     on: date
 
@@ -200,8 +213,9 @@ class PurchaseRefunded(Event):
 @event("PenaltyInterestCharged")
 @dataclass(frozen=True, slots=True)
 class PenaltyInterestCharged(Event):
-    """Penalty (overdue) interest accrued on an item from ``from_date`` to ``to_date``
-    (exclusive) was posted, rounded half-up to the fen."""
+    """Penalty (overdue) interest on an item was posted, rounded half-up to the fen: one
+    day's interest on ``base`` for each day after ``from_date`` up to and including
+    ``to_date`` (``to_date - from_date`` days)."""
 
     item: str
     amount: Money
@@ -289,8 +303,9 @@ class LoanDrawn(Event):
 @event("InterestCharged")
 @dataclass(frozen=True, slots=True)
 class InterestCharged(Event):
-    """Interest accrued on a loan's outstanding (not yet due) principal from ``from_date``
-    to ``to_date`` (exclusive) was posted, rounded half-up to the fen."""
+    """Interest on a loan's principal not yet due was posted, rounded half-up to the fen:
+    one day's interest on ``base`` for each day after ``from_date`` up to and including
+    ``to_date`` (a loan drawn on 2 March and due on 2 April pays 31 days)."""
 
     loan_id: str
     amount: Money

@@ -1,0 +1,101 @@
+"""The ``lendguard`` command end to end: demo, replay --verify, and bad input.
+
+Bad input must print a clear error, exit non-zero and write nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lendguard.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    # Rich wraps long lines to the terminal width; compare words, not layout.
+    return result.exit_code, " ".join(result.output.split())
+
+
+def count_events(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.db"
+    code, out = run("account", "open", "--db", str(path), "--account", "CL-1", "--customer",
+                    "C-1", "--limit", "5000.00", "--date", "2026-01-01", "--key", "open")
+    assert code == 0, out
+    return path
+
+
+@pytest.mark.slow
+def test_demo_runs_a_year_and_the_log_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    code, out = run("demo", "--db", str(path))
+    assert code == 0, out
+    assert "Statement S2026-02" in out and "Trial balance" in out
+    assert "books balance" in out
+    code, out = run("replay", "--db", str(path), "--verify")
+    assert code == 0, out
+    assert "verified" in out
+
+
+def test_demo_refuses_an_existing_file(db: Path) -> None:
+    code, out = run("demo", "--db", str(db))
+    assert code != 0 and "already exists" in out
+
+
+def test_purchase_repay_and_verify(db: Path) -> None:
+    code, out = run("purchase", "--db", str(db), "--account", "CL-1", "--order", "O-1",
+                    "--amount", "120.50", "--settle", "--date", "2026-01-05")
+    assert code == 0, out
+    code, out = run("cob", "--db", str(db), "--date", "2026-02-01")
+    assert code == 0, out
+    code, out = run("repay", "--db", str(db), "--account", "CL-1", "--amount", "120.50",
+                    "--date", "2026-02-05")
+    assert code == 0, out
+    code, out = run("show", "--db", str(db), "--account", "CL-1", "--date", "2026-02-05")
+    assert code == 0 and "5,000.00" in out
+    code, out = run("replay", "--db", str(db), "--verify")
+    assert code == 0 and "verified" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--amount", "-5"), "positive"),
+        (("--amount", "0"), "positive"),
+        (("--amount", "12.345"), "precision"),
+        (("--amount", "abc"), "not a decimal"),
+        (("--amount", "9999999"), "available limit"),
+        (("--amount", "10", "--date", "2026-13-01"), "YYYY-MM-DD"),
+        (("--amount", "10", "--account", "NOPE"), "no account"),
+    ],
+)
+def test_bad_purchase_input_is_refused_and_writes_nothing(db: Path, args: tuple[str, ...],
+                                                          message: str) -> None:
+    before = count_events(db)
+    base = ["purchase", "--db", str(db), "--account", "CL-1", "--order", "O-9"]
+    if "--account" in args:
+        base = ["purchase", "--db", str(db), "--order", "O-9"]
+    code, out = run(*base, *args)
+    assert code != 0
+    assert message in out
+    assert count_events(db) == before
+
+
+def test_missing_store_is_an_error(tmp_path: Path) -> None:
+    code, out = run("replay", "--db", str(tmp_path / "none.db"), "--verify")
+    assert code != 0 and "no event store" in out
+    code, out = run("repay", "--db", str(tmp_path / "none.db"), "--account", "X",
+                    "--amount", "1")
+    assert code != 0 and "no event store" in out
+    assert not (tmp_path / "none.db").exists()
