@@ -81,7 +81,7 @@ def _repayment(allocations: tuple[Allocation, ...], amount: str, to_credit: str 
 
 def _refund(stage: str, amount: str, to_credit: str) -> PurchaseRefunded:
     return PurchaseRefunded("O-1", M(amount), stage, "S2026-02" if stage == "billed" else "",
-                            "P-1" if stage == "plan" else "", M("0"), M(to_credit), D)
+                            "P-1" if stage == "plan" else "", M("0"), (), M(to_credit), D)
 
 
 def P(*lines: tuple[str, int]) -> list[Posting]:

@@ -632,24 +632,29 @@ def test_full_refund_of_a_converted_purchase_ends_the_plan(
     assert events_of(store, LINE, StatementIssued) == []
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a refund of a converted purchase "
-                   "reduces only the unbilled periods; a billed, unpaid period stays owed "
-                   "while the same amount sits in the credit balance")
 def test_refund_of_a_converted_purchase_also_reverses_its_billed_unpaid_period(
         ledger: Ledger, days: BusinessDays) -> None:
     # 1,200.00 in 3 periods; period 1 (400.00 + 9.20) billed on 1 Feb and not paid; the
-    # whole purchase refunded on 5 Feb. At most the billed fee (9.20) can still be owed
-    # net of credits, and the borrower must not go past due while holding the refund.
+    # whole purchase refunded on 5 Feb: 800.00 comes off the two unbilled periods (their
+    # fees are never charged) and 400.00 off period 1's billed principal. As with 花呗,
+    # the fee of a period already billed stays owed: 9.20, due 10 Feb like the rest.
     open_line(ledger)
     days.go_to(date(2026, 1, 5))
     buy(ledger, "O-1", "1200")
     ledger.convert_purchase(LINE, "O-1", 3, "P-1", key="convert")
     days.go_to(date(2026, 2, 5))
-    ledger.refund(LINE, "O-1", M("1200"), key="refund-1")
-    days.go_to(date(2026, 2, 12))
+    result = ledger.refund(LINE, "O-1", M("1200"), key="refund-1")
+    (refunded,) = result.of_type(PurchaseRefunded)
+    assert isinstance(refunded, PurchaseRefunded)
+    assert (refunded.to_plan, refunded.to_credit_balance) == (M("800"), M("0"))
+    assert refunded.reversals == (Allocation("S2026-02", "principal", M("400")),)
     state = ledger.credit_line(LINE)
-    assert state.statement_balance() - state.credit_balance <= 920
-    assert state.bucket == "M0"
+    assert state.statement_balance() == 920 and state.credit_balance == 0
+    assert not state.plans["P-1"].running
+    assert state.available_limit() == state.limit
+    ledger.repay(LINE, "R-fee", M("9.20"), key="R-fee")
+    days.go_to(date(2026, 2, 12))
+    assert ledger.credit_line(LINE).bucket == "M0"
 
 
 def test_refund_of_a_purchase_on_a_converted_statement_reduces_the_plan(

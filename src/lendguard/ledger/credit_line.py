@@ -123,9 +123,11 @@ class Statement:
 
 
 class Plan:
-    """An instalment plan: the principal and fee of each period not yet billed."""
+    """An instalment plan: the principal and fee of each period not yet billed, and the
+    principal of each period billed so far with the statement that billed it."""
 
-    __slots__ = ("billed", "fee_left", "periods", "plan_id", "principal_left", "source")
+    __slots__ = ("billed", "billed_on", "fee_left", "periods", "plan_id", "principal_left",
+                 "source")
 
     def __init__(self, ev: InstalmentPlanCreated) -> None:
         self.plan_id = ev.plan_id
@@ -134,6 +136,7 @@ class Plan:
         self.principal_left = list(ev.principal_per_period)
         self.fee_left = list(ev.fee_per_period)
         self.billed = 0
+        self.billed_on: list[tuple[str, int]] = []
 
     @property
     def unbilled_principal(self) -> int:
@@ -268,7 +271,12 @@ class CreditLineState(AccountState):
                 del plan.fee_left[len(plan.principal_left):]
         elif ev.stage == "plan":
             plan = self.plans[ev.plan_id]
-            _reduce_from_end(plan.principal_left, applied)
+            for part in ev.reversals:
+                st = self.statements[part.item]
+                st.principal -= part.amount.fen
+                st.instalment_principal -= part.amount.fen
+                st.paid += part.amount.fen
+            _reduce_from_end(plan.principal_left, ev.to_plan.fen)
             # A period whose principal was refunded away carries no fee either; the two
             # lists stay the same length, so billing never runs out of principal.
             del plan.fee_left[len(plan.principal_left):]
@@ -282,7 +290,7 @@ class CreditLineState(AccountState):
             order.statement_id = ev.statement_id
         for plan_id in ev.billed_plans:
             plan = self.plans[plan_id]
-            plan.principal_left.pop(0)
+            plan.billed_on.append((ev.statement_id, plan.principal_left.pop(0)))
             plan.fee_left.pop(0)
             plan.billed += 1
         self.last_statement_date = ev.statement_date
@@ -450,6 +458,7 @@ def decide_refund(state: CreditLineState, order_id: str, amount: Money,
         )
     events: list[Event] = []
     to_credit = to_plan = 0
+    reversals: tuple[Allocation, ...] = ()
     plan_id = order.plan_id
     if order.stage == "unbilled":
         to_credit = max(0, fen - order.billable)
@@ -463,12 +472,38 @@ def decide_refund(state: CreditLineState, order_id: str, amount: Money,
             to_plan = min(beyond, converted.unbilled_principal)
         to_credit = beyond - to_plan
     elif order.stage == "plan":
-        to_credit = max(0, fen - state.plans[order.plan_id].unbilled_principal)
+        plan = state.plans[order.plan_id]
+        to_plan = min(fen, plan.unbilled_principal)
+        reversed_parts, postings = _reverse_billed_periods(state, plan, fen - to_plan, on)
+        events += postings
+        reversals = tuple(reversed_parts)
+        to_credit = fen - to_plan - sum(p.amount.fen for p in reversals)
     elif order.stage == "written_off":
         raise InvalidCommand(f"order {order_id} was written off")
     events.append(PurchaseRefunded(order_id, amount, order.stage, order.statement_id,
-                                   plan_id, state.money(to_plan), state.money(to_credit), on))
+                                   plan_id, state.money(to_plan), reversals,
+                                   state.money(to_credit), on))
     return events
+
+
+def _reverse_billed_periods(state: CreditLineState, plan: Plan, amount: int,
+                           on: date) -> tuple[list[Allocation], list[Event]]:
+    """Take a refund off the plan's billed, still unpaid principal, oldest period first.
+
+    Billed instalment fees stay owed (as with 花呗: fees of periods already billed are
+    not returned; those of unbilled periods are never charged).
+    """
+    parts: list[Allocation] = []
+    postings: list[Event] = []
+    for statement_id, billed in plan.billed_on:
+        st = state.statements[statement_id]
+        take = min(amount, billed, st.instalment_principal, st.principal)
+        if take <= 0:
+            continue
+        postings += _penalty_posting(state, st, on)
+        parts.append(Allocation(statement_id, "principal", state.money(take)))
+        amount -= take
+    return parts, postings
 
 
 def _plan_from(state: CreditLineState, statement_id: str) -> Plan | None:

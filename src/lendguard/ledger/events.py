@@ -196,7 +196,9 @@ class PurchaseRefunded(Event):
     ``stage`` says where the order stood: ``pending``, ``unbilled``, ``billed`` (on
     statement ``statement_id``) or ``plan`` (converted into plan ``plan_id``). The refund
     first reduces what is still owed there; for a billed order whose statement was
-    converted, ``to_plan`` reduces that plan's unbilled principal (``plan_id``);
+    converted, ``to_plan`` reduces that plan's unbilled principal (``plan_id``). For a
+    converted order, ``to_plan`` comes off the plan's unbilled periods and ``reversals``
+    off the principal of its periods already billed and unpaid, per statement.
     ``to_credit_balance`` is the part that had already been repaid.
     """
 
@@ -206,6 +208,7 @@ class PurchaseRefunded(Event):
     statement_id: str
     plan_id: str
     to_plan: Money
+    reversals: tuple[Allocation, ...]
     to_credit_balance: Money
     on: date
 
