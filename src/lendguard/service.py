@@ -399,19 +399,22 @@ class Ledger:
         return appended
 
     def _close_account(self, stream_id: str, day: date) -> int:
-        appended = 0
-        steps: tuple[tuple[str, Callable[[AccountState, date], list[Event]]], ...] = (
-            ("cob", _cob), ("credit", _apply_credit))
-        for step, decide in steps:
-            # The key names the state the step saw: a rerun after new activity that day
-            # decides again, a plain rerun finds nothing to do (decisions read the state).
-            version = self.state(stream_id).version
-            result = self._one(
-                "close_of_business", stream_id, {"date": day.isoformat(), "step": step},
-                f"{step}:{day.isoformat()}:{stream_id}@{version}", partial(_at, decide, day),
-            )
-            appended += sum(len(evs) for evs in result.events.values())
-        return appended
+        """Billing (statements, instalments falling due, month-end accrual), then the
+        credit balance pays what fell due, then ageing and write-off."""
+        return (self._close_step(stream_id, day, "billing", _billing)
+                + self._close_step(stream_id, day, "credit", _apply_credit)
+                + self._close_step(stream_id, day, "ageing", _ageing))
+
+    def _close_step(self, stream_id: str, day: date, step: str,
+                    decide: Callable[[AccountState, date], list[Event]]) -> int:
+        # The key names the state the step saw: a rerun after new activity that day
+        # decides again, a plain rerun finds nothing to do (decisions read the state).
+        version = self.state(stream_id).version
+        result = self._one(
+            "close_of_business", stream_id, {"date": day.isoformat(), "step": step},
+            f"{step}:{day.isoformat()}:{stream_id}@{version}", partial(_at, decide, day),
+        )
+        return sum(len(evs) for evs in result.events.values())
 
     @staticmethod
     def _cl(state: AccountState) -> CreditLineState:
@@ -439,11 +442,19 @@ def _apply_credit(state: AccountState, on: date) -> list[Event]:
     return []
 
 
-def _cob(state: AccountState, on: date) -> list[Event]:
+def _billing(state: AccountState, on: date) -> list[Event]:
     if isinstance(state, CreditLineState):
-        return credit_line.decide_close_of_business(state, on)
+        return credit_line.decide_billing(state, on)
     if isinstance(state, CashLoanState):
-        return cash_loan.decide_close_of_business(state, on)
+        return cash_loan.decide_billing(state, on)
+    return []
+
+
+def _ageing(state: AccountState, on: date) -> list[Event]:
+    if isinstance(state, CreditLineState):
+        return credit_line.decide_ageing(state, on)
+    if isinstance(state, CashLoanState):
+        return cash_loan.decide_ageing(state, on)
     return []
 
 

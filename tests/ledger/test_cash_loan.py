@@ -131,10 +131,14 @@ def test_first_instalment_by_hand(
     assert drawn.due_dates[0] == first_due
     assert drawn.level_payment == (M("899.75") if method == "equal_instalment" else M("0"))
     days.close_through(first_due)
-    (charged,) = events_of(store, ACCOUNT, InterestCharged)
-    assert (charged.from_date, charged.to_date) == (drawn_on, first_due)
-    assert (charged.to_date - charged.from_date).days == days_used
-    assert (charged.amount.fen, charged.base) == (interest, M("10000"))
+    # Posted at the month's end (income in the month it is earned) and at the due date:
+    # 31 Jan (30 days) + 1 Feb (1 day), or 30 Apr (29 days) + 1 May (1 day).
+    first, second = events_of(store, ACCOUNT, InterestCharged)
+    assert first.from_date == drawn_on and second.from_date == first.to_date
+    assert second.to_date == first_due and (first_due - first.to_date).days == 1
+    assert (second.to_date - first.from_date).days == days_used
+    assert first.amount.fen + second.amount.fen == interest
+    assert first.base == second.base == M("10000")
     assert fell_due(store) == [(1, first_due, principal, interest)]
     assert cash_loan.amount_due(ledger.cash_loan(ACCOUNT), first_due) == principal + interest
 
@@ -143,18 +147,19 @@ def test_equal_instalments_paid_on_time_and_the_last_clears_the_rest(
         ledger: Ledger, days: BusinessDays, store: EventStore) -> None:
     # 10,000.00 over 3 months from 1 Jan: 1.012^3 = 1.036433728, level payment
     # 10,000 × 0.012 × 1.036433728 / 0.036433728 = 3,413.6514 → 3,413.65.
-    #  1 Feb: interest 10,000.00 × 0.04% × 31 = 124.00; principal 3,413.65 − 124.00
-    #         = 3,289.65; 6,710.35 left.
-    #  1 Mar: interest 6,710.35 × 0.04% × 28 = 75.155920 → 75.16; principal 3,338.49;
-    #         3,371.86 left.
-    #  1 Apr: interest 3,371.86 × 0.04% × 31 = 41.811064 → 41.81; the last instalment
-    #         clears the rest, 3,371.86: 3,413.67 in all.
+    # Interest is posted at each month's end and on each due date, each posting rounded:
+    #  1 Feb: 10,000.00 × 0.04% × 30 (to 31 Jan) = 120.00 + × 1 (1 Feb) = 4.00: 124.00;
+    #         principal 3,413.65 − 124.00 = 3,289.65; 6,710.35 left.
+    #  1 Mar: 6,710.35 × 0.04% × 27 (to 28 Feb) = 72.47178 → 72.47, + × 1 = 2.68414
+    #         → 2.68: 75.15; principal 3,338.50; 3,371.85 left.
+    #  1 Apr: 3,371.85 × 0.04% × 30 = 40.4622 → 40.46, + × 1 = 1.34874 → 1.35: 41.81;
+    #         the last instalment clears the rest, 3,371.85: 3,413.66 in all.
     open_account(ledger)
     drawn = draw(ledger, "L-1", "10000", 3, "equal_instalment")
     assert drawn.level_payment == M("3413.65")
     assert drawn.due_dates == (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1))
     for due, payment in [(date(2026, 2, 1), "3413.65"), (date(2026, 3, 1), "3413.65"),
-                         (date(2026, 4, 1), "3413.67")]:
+                         (date(2026, 4, 1), "3413.66")]:
         days.go_to(due)
         # Paying on the due date itself, before close of business: it falls due first.
         assert cash_loan.amount_due(ledger.cash_loan(ACCOUNT), due) == M(payment).fen
@@ -162,13 +167,14 @@ def test_equal_instalments_paid_on_time_and_the_last_clears_the_rest(
         assert repayment.to_credit_balance == M("0")
     assert fell_due(store) == [
         (1, date(2026, 2, 1), 328_965, 12_400),
-        (2, date(2026, 3, 1), 333_849, 7_516),
-        (3, date(2026, 4, 1), 337_186, 4_181)]
+        (2, date(2026, 3, 1), 333_850, 7_515),
+        (3, date(2026, 4, 1), 337_185, 4_181)]
     state = ledger.cash_loan(ACCOUNT)
     assert state.loans["L-1"].is_repaid
     assert state.available_limit() == 5_000_000
     days.go_to(date(2026, 5, 2))
-    assert len(events_of(store, ACCOUNT, InterestCharged)) == 3  # nothing more accrues
+    # Three month ends and three due dates; nothing more accrues once repaid.
+    assert len(events_of(store, ACCOUNT, InterestCharged)) == 6
 
 
 # ---- early repayment --------------------------------------------------------------------

@@ -148,11 +148,16 @@ def test_cash_loan_ages_through_every_bucket_and_is_written_off_after_180_days(
         ("M3", "M3+", 91, date(2026, 5, 3)),
         ("M3+", "written_off", 181, date(2026, 8, 1)),
     ]
-    # Penalty only on the principal overdue since 1 Apr, posted at write-off:
-    # 10,000.00 × 0.06% × 122 days (2 Apr – 1 Aug) = 732.00.
-    (penalty,) = events_of(store, ACCOUNT, PenaltyInterestCharged)
-    assert (penalty.item, penalty.amount, penalty.from_date, penalty.to_date) == (
-        "L-1#3", M("732"), date(2026, 4, 1), date(2026, 8, 1))
+    # Penalty only on the principal overdue since 1 Apr, 10,000.00 × 0.06% = 6.00 a day,
+    # posted at each month's end and at write-off: 29 + 31 + 30 + 31 + 1 = 122 days
+    # (2 Apr – 1 Aug) = 732.00.
+    posted = events_of(store, ACCOUNT, PenaltyInterestCharged)
+    assert [(p.item, p.from_date, p.to_date, p.amount.fen) for p in posted] == [
+        ("L-1#3", date(2026, 4, 1), date(2026, 4, 30), 17_400),
+        ("L-1#3", date(2026, 4, 30), date(2026, 5, 31), 18_600),
+        ("L-1#3", date(2026, 5, 31), date(2026, 6, 30), 18_000),
+        ("L-1#3", date(2026, 6, 30), date(2026, 7, 31), 18_600),
+        ("L-1#3", date(2026, 7, 31), date(2026, 8, 1), 600)]
     (written,) = events_of(store, ACCOUNT, AccountWrittenOff)
     assert (written.principal, written.interest, written.fees, written.penalties) == (
         M("10000"), M("360"), M("0"), M("732"))

@@ -9,6 +9,7 @@ every successful drawdown is in the log exactly once.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def _draw_until_refused(spec: StoreSpec, worker: int, start: mp.synchronize.Barr
                 return drawn
             break
         drawn += 1
+        # A real client does something between commands; without a pause SQLite's busy
+        # handler lets the process holding the lock keep it, and no race is exercised.
+        time.sleep(0.001)
     ledger.store.close()
     return drawn
 

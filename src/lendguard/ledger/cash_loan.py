@@ -12,8 +12,11 @@ The instalment amounts follow the disclosed plan (built on 30-day months):
 - interest first (先息后本): interest each month, all principal in the last.
 
 Principal unpaid after its due day accrues penalty interest at ``penalty_multiplier`` ×
-the daily rate. Early repayment, partial or full, has no fee; after a partial one the
-borrower chooses a shorter term (same instalment) or a smaller instalment (same term).
+the daily rate. Close of business on a month's last day also posts the interest and
+penalty accrued so far, so income is recognised in the month it is earned; each posting
+is rounded half-up to the fen on its own. Early repayment, partial or full, has no fee;
+after a partial one the borrower chooses a shorter term (same instalment) or a smaller
+instalment (same term).
 """
 
 from __future__ import annotations
@@ -530,10 +533,8 @@ def decide_apply_credit_balance(state: CashLoanState, on: date) -> list[Event]:
 # ---- close of business -----------------------------------------------------------------
 
 
-def decide_close_of_business(state: CashLoanState, on: date) -> list[Event]:
-    """Instalments falling due, delinquency ageing, write-off; idempotent by state."""
-    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
-        return []
+def _billed(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event]]:
+    """Copies of the loans after what falls due by ``on``, and the events that do it."""
     events: list[Event] = []
     loans: dict[str, Loan] = {}
     for loan in state.loans.values():
@@ -543,14 +544,63 @@ def decide_close_of_business(state: CashLoanState, on: date) -> list[Event]:
         for ev in due:
             work.apply(ev)
         loans[loan.loan_id] = work
+    return loans, events
+
+
+def decide_billing(state: CashLoanState, on: date) -> list[Event]:
+    """Instalments falling due and, on a month's last day, interest and penalty accrued."""
+    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    loans, events = _billed(state, on)
+    if (on + timedelta(days=1)).day == 1:
+        events += _month_end_accrual(state, loans, on)
+    return events
+
+
+def _ageing(state: CashLoanState, loans: dict[str, Loan], on: date) -> list[Event]:
     dates = [i.due_date for lo in loans.values() for i in lo.items.values()
              if i.outstanding > 0 and on > i.due_date]
     dpd = days_past_due(min(dates) if dates else None, on)
     if is_write_off_due(dpd, state.terms.write_off_days):
-        return events + _write_off(state, loans, on, dpd)
+        return _write_off(state, loans, on, dpd)
     new_bucket = bucket(dpd)
     if new_bucket != state.bucket:
-        events.append(DelinquencyChanged(state.bucket, new_bucket, dpd, on))
+        return [DelinquencyChanged(state.bucket, new_bucket, dpd, on)]
+    return []
+
+
+def decide_ageing(state: CashLoanState, on: date) -> list[Event]:
+    """Days past due, the bucket, and write-off when they pass the product's limit."""
+    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    return _ageing(state, {k: loan.clone() for k, loan in state.loans.items()}, on)
+
+
+def decide_close_of_business(state: CashLoanState, on: date) -> list[Event]:
+    """Billing and ageing in one decision; idempotent by state. (The service runs the two
+    steps apart, with a credit balance applied between them.)"""
+    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    loans, events = _billed(state, on)
+    ageing = _ageing(state, loans, on)
+    if any(isinstance(ev, AccountWrittenOff) for ev in ageing):
+        return events + ageing
+    if (on + timedelta(days=1)).day == 1:
+        events += _month_end_accrual(state, loans, on)
+    return events + ageing
+
+
+def _month_end_accrual(state: CashLoanState, loans: dict[str, Loan], on: date) -> list[Event]:
+    """Post the interest and penalty accrued to the month's last day, so the books show
+    what was earned in the month (accrual basis) rather than only what fell due."""
+    events: list[Event] = []
+    for loan in loans.values():
+        if loan.not_due > 0 and on > loan.interest_from:
+            amount = accrue(loan.not_due, loan.daily_rate, loan.interest_from, on)
+            events.append(InterestCharged(loan.loan_id, state.money(amount),
+                                          state.money(loan.not_due), loan.daily_rate,
+                                          loan.interest_from, on))
+        events += _penalties(state, loan, on)
     return events
 
 

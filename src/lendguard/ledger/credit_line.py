@@ -714,25 +714,40 @@ def _statement(state: CreditLineState, statement_date: date) -> list[Event]:
     return [*postings, statement]
 
 
-def decide_close_of_business(state: CreditLineState, on: date) -> list[Event]:
-    """Statement on the statement day, delinquency ageing, write-off. Idempotent by state:
-    a second run for the same date finds nothing left to do."""
+def decide_billing(state: CreditLineState, on: date) -> list[Event]:
+    """The statement, on the statement day (or the first close after it)."""
+    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    statement_date = statement_date_on_or_before(state.terms, on)
+    if statement_date > state.opened_on and (
+        state.last_statement_date is None or statement_date > state.last_statement_date
+    ):
+        return _statement(state, statement_date)
+    return []
+
+
+def decide_ageing(state: CreditLineState, on: date) -> list[Event]:
+    """Days past due, the bucket, and write-off when they pass the product's limit."""
     if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
         return []
     dpd = state.days_past_due(on)
     if is_write_off_due(dpd, state.terms.write_off_days):
         return _write_off(state, on, dpd)
-    events: list[Event] = []
-    statement_date = statement_date_on_or_before(state.terms, on)
-    if statement_date > state.opened_on and (
-        state.last_statement_date is None or statement_date > state.last_statement_date
-    ):
-        # A new statement is never past due on its issue day, so it cannot change dpd.
-        events += _statement(state, statement_date)
     new_bucket = bucket(dpd)
     if new_bucket != state.bucket:
-        events.append(DelinquencyChanged(state.bucket, new_bucket, dpd, on))
-    return events
+        return [DelinquencyChanged(state.bucket, new_bucket, dpd, on)]
+    return []
+
+
+def decide_close_of_business(state: CreditLineState, on: date) -> list[Event]:
+    """Billing and ageing in one decision. Idempotent by state: a second run for the
+    same date finds nothing left to do. (The service runs the two steps apart, with a
+    credit balance applied between them.)"""
+    ageing = decide_ageing(state, on)
+    if any(isinstance(ev, AccountWrittenOff) for ev in ageing):
+        return ageing
+    # A new statement is never past due on its issue day, so it cannot change dpd.
+    return decide_billing(state, on) + ageing
 
 
 def _write_off(state: CreditLineState, on: date, dpd: int) -> list[Event]:
