@@ -192,7 +192,18 @@ def draw(db: DbOption, account: Annotated[str, typer.Option()],
     except LendguardError as exc:
         raise _fail(exc) from exc
     console.print(f"{account}: loan {loan} of {_money(amount)}, {term} months, "
-                  f"first due {state.due_dates[0]}")
+                  f"first due {state.due_dates[0]}, APR {_apr(ledger, account, loan)}")
+
+
+def _apr(ledger: Ledger, account: str, loan: str) -> str:
+    from lendguard.events import decode_event
+    from lendguard.ledger.events import LoanDrawn
+
+    for stored in ledger.store.read_stream(account):
+        ev = decode_event(stored.type, stored.version, stored.data)
+        if isinstance(ev, LoanDrawn) and ev.loan_id == loan:
+            return f"{ev.apr:.2%}"
+    return "?"
 
 
 @app.command()

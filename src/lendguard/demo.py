@@ -19,10 +19,10 @@ from lendguard.clock import DEFAULT_TZ, FixedClock
 from lendguard.ledger.cash_loan import amount_due as loan_amount_due
 from lendguard.ledger.cash_loan import payoff_quote
 from lendguard.ledger.credit_line import amount_due
-from lendguard.ledger.events import LoanDrawn, StatementIssued
+from lendguard.ledger.events import InstalmentPlanCreated, LoanDrawn, StatementIssued
 from lendguard.money import Money, yuan
 from lendguard.replay import ReplayReport, replay
-from lendguard.service import Ledger
+from lendguard.service import CommandResult, Ledger
 from lendguard.store import open_store
 from lendguard.views import credit_line_summary, loan_table, statement_table, trial_balance_table
 
@@ -150,8 +150,9 @@ def run_demo(db_path: str, console: Console) -> ReplayReport:
         while day <= END:
             for step in (s for s in steps if s.on == day):
                 clock.set(datetime.combine(day, time(step.hour), DEFAULT_TZ))
-                step.act(ledger)
+                outcome = step.act(ledger)
                 progress.console.print(f"[cyan]{day}[/] the borrower {step.say}")
+                _narrate_prices(outcome, progress.console)
                 _narrate_loans(ledger, step, progress.console)
             clock.set(datetime.combine(day, time(23, 59), DEFAULT_TZ))
             before = store.last_position()
@@ -168,6 +169,20 @@ def run_demo(db_path: str, console: Console) -> ReplayReport:
     console.print(f"replay: {report.events} events, {report.streams} accounts: {verdict}")
     store.close()
     return report
+
+
+def _narrate_prices(outcome: object, console: Console) -> None:
+    """Every price shown to the borrower comes with its APR (IRR method)."""
+    if not isinstance(outcome, CommandResult):
+        return
+    for ev in outcome.of_type(InstalmentPlanCreated):
+        if isinstance(ev, InstalmentPlanCreated):
+            console.print(f"           fee {yuan(sum(ev.fee_per_period))} over {ev.periods} "
+                          f"months: APR {ev.apr:.2%} (IRR method)")
+    for ev in outcome.of_type(LoanDrawn):
+        if isinstance(ev, LoanDrawn):
+            console.print(f"           daily rate {ev.daily_rate:%}: APR {ev.apr:.2%} "
+                          "(IRR method)")
 
 
 def _narrate_loans(ledger: Ledger, step: Step, console: Console) -> None:
@@ -194,8 +209,6 @@ def _narrate_cob(ledger: Ledger, new_events: object, console: Console) -> None:
             console.print(f"[yellow]{ev.to_date}[/] penalty interest {yuan(ev.amount.fen)} on "
                           f"{ev.item}: {(ev.to_date - ev.from_date).days} days × "
                           f"{ev.daily_rate:%} × {yuan(ev.base.fen)}")
-        elif isinstance(ev, LoanDrawn):
-            pass
 
 
 def loan_payoff_today(ledger: Ledger) -> int:

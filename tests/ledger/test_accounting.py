@@ -157,7 +157,7 @@ NO_MONEY_EFFECT: list[Event] = [
     DelinquencyChanged("M0", "M1", 1, D),
     # Conversion moves principal between parts of 1200; fees are income when billed.
     InstalmentPlanCreated("P-1", "order:O-1", M("1200"), 3, Decimal("0.023"),
-                          (40_000,) * 3, (920,) * 3, D),
+                          (40_000,) * 3, (920,) * 3, Decimal("0.1369"), D),
     # Principal falling due stays in 1210; its interest was booked when charged.
     InstalmentFellDue("L-1", 1, D, M("3333.33"), M("120")),
     LoanPrepaid("L-1", "R-1", M("3000"), "shorter_term", M("1737.36"), (D,), (1,), D),

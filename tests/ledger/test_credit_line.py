@@ -467,6 +467,9 @@ CONVERSIONS = [
     (9, "0.065", 19_507, [33_348] + [33_344] * 8, [2_171] + [2_167] * 8),
     (12, "0.075", 22_508, [25_012] + [25_008] * 11, [1_883] + [1_875] * 11),
 ]
+# The APR disclosed with each plan, by the IRR method (monthly IRR × 12), as numpy-
+# financial's irr gives it for [1, −(1 + fee)/n × n]: 13.75%, 15.27%, 15.34%, 13.57%.
+DISCLOSED_APR = {3: "0.1375", 6: "0.1527", 9: "0.1534", 12: "0.1357"}
 
 
 @pytest.mark.parametrize(("periods", "rate", "fee", "principal_parts", "fee_parts"),
@@ -522,6 +525,7 @@ def test_purchase_converted_into_instalments_with_the_default_fees(
     ledger.convert_purchase(LINE, "O-1", periods, "P-1", key="convert")
     (plan,) = events_of(store, LINE, InstalmentPlanCreated)
     assert (plan.source, plan.total_fee_rate) == ("order:O-1", Decimal(rate))
+    assert plan.apr.quantize(Decimal("0.0001")) == Decimal(DISCLOSED_APR[periods])
     assert list(plan.principal_per_period) == principal_parts
     assert list(plan.fee_per_period) == fee_parts
     assert sum(plan.fee_per_period) == fee

@@ -29,6 +29,7 @@ from lendguard.errors import (
 from lendguard.events import Event
 from lendguard.ledger.account import AccountState, Status, accrue
 from lendguard.ledger.allocation import Owed, allocate
+from lendguard.ledger.apr import apr_of_fee_plan
 from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
 from lendguard.ledger.events import (
     AccountWrittenOff,
@@ -525,7 +526,8 @@ def _new_plan(state: CreditLineState, plan_id: str, source: str, principal: int,
     plan = build_fee_plan(principal, periods, rate, on)
     return InstalmentPlanCreated(
         plan_id, source, state.money(principal), periods, rate,
-        tuple(i.principal for i in plan.instalments), tuple(i.fee for i in plan.instalments), on,
+        tuple(i.principal for i in plan.instalments), tuple(i.fee for i in plan.instalments),
+        apr_of_fee_plan(periods, rate), on,
     )
 
 

@@ -264,7 +264,8 @@ class InstalmentPlanCreated(Event):
     """A statement's unpaid purchases or one purchase became an instalment plan.
 
     ``source`` is the statement id or ``order:<id>``; the plan's periods are billed on the
-    following statements, principal and fee in the amounts listed.
+    following statements, principal and fee in the amounts listed. ``apr`` is the
+    disclosed annual rate of the fee (IRR method: monthly IRR × 12).
     """
 
     plan_id: str
@@ -274,6 +275,7 @@ class InstalmentPlanCreated(Event):
     total_fee_rate: Decimal
     principal_per_period: tuple[int, ...]
     fee_per_period: tuple[int, ...]
+    apr: Decimal
     on: date
 
 
