@@ -159,9 +159,11 @@ def test_paying_exactly_the_minimum_keeps_the_account_current(
     # 1,299.00 + 356.80 + (2,400.00 − 400.00) = 3,655.80; minimum 10% = 365.58.
     assert issued.purchases == M("3655.80")
     assert issued.minimum_payment == M("365.58")
-    assert [(i.kind, i.reference, i.amount.fen) for i in issued.line_items] == [
-        ("purchase", "O-1", 129_900), ("purchase", "O-2", 35_680),
-        ("purchase", "O-3", 240_000), ("refund", "O-3", -40_000)]
+    assert [(i.on, i.kind, i.reference, i.amount.fen) for i in issued.line_items] == [
+        (date(2026, 1, 5), "purchase", "O-1", 129_900),
+        (date(2026, 1, 12), "purchase", "O-2", 35_680),
+        (date(2026, 1, 20), "purchase", "O-3", 240_000),
+        (date(2026, 1, 25), "refund", "O-3", -40_000)]  # dated the day it was refunded
 
     ledger.repay(LINE, "R-feb", M("365.58"), key="R-feb")
     days.go_to(date(2026, 2, 12))
@@ -389,8 +391,10 @@ def test_refund_of_an_unbilled_purchase_already_repaid_becomes_a_credit_balance(
     days.go_to(date(2026, 2, 2))
     issued = statement(store, "S2026-02")
     assert (issued.purchases, issued.minimum_payment) == (M("0"), M("0"))
-    assert [(i.kind, i.amount.fen) for i in issued.line_items] == [
-        ("purchase", 100_000), ("refund", -40_000), ("early repayment", -60_000)]
+    assert [(i.on, i.kind, i.amount.fen) for i in issued.line_items] == [
+        (date(2026, 1, 5), "purchase", 100_000),
+        (date(2026, 1, 10), "early repayment", -60_000),
+        (date(2026, 1, 12), "refund", -40_000)]
 
 
 def test_refund_of_a_billed_purchase_reduces_the_statement_and_the_excess_is_a_credit(
@@ -702,9 +706,12 @@ def test_repayment_before_billing_prepays_unbilled_purchases_oldest_first(
     days.go_to(date(2026, 2, 2))
     issued = statement(store, "S2026-02")
     assert (issued.purchases, issued.minimum_payment) == (M("300"), M("30"))
-    assert [(i.kind, i.reference, i.amount.fen) for i in issued.line_items] == [
-        ("purchase", "O-1", 100_000), ("early repayment", "O-1", -100_000),
-        ("purchase", "O-2", 50_000), ("early repayment", "O-2", -20_000)]
+    # Lines in date order: the two purchases, then both early repayments of 10 Jan.
+    assert [(i.on, i.kind, i.reference, i.amount.fen) for i in issued.line_items] == [
+        (date(2026, 1, 5), "purchase", "O-1", 100_000),
+        (date(2026, 1, 8), "purchase", "O-2", 50_000),
+        (date(2026, 1, 10), "early repayment", "O-1", -100_000),
+        (date(2026, 1, 10), "early repayment", "O-2", -20_000)]
 
 
 def test_overpayment_becomes_a_credit_balance_that_can_be_refunded(

@@ -61,7 +61,7 @@ class Order:
     """
 
     __slots__ = ("amount", "category", "channel", "merchant", "on", "order_id", "plan_id",
-                 "prepaid", "refunded", "stage", "statement_id")
+                 "prepaid", "prepaid_on", "refunded", "refunded_on", "stage", "statement_id")
 
     def __init__(self, ev: PurchaseMade) -> None:
         self.order_id = ev.order_id
@@ -72,7 +72,9 @@ class Order:
         self.on = ev.on
         self.stage = "pending"
         self.refunded = 0
+        self.refunded_on: date | None = None
         self.prepaid = 0
+        self.prepaid_on: date | None = None
         self.statement_id = ""
         self.plan_id = ""
 
@@ -242,7 +244,7 @@ class CreditLineState(AccountState):
         elif isinstance(ev, RepaymentReceived):
             self._apply_repayment(ev)
         elif isinstance(ev, CreditBalanceApplied):
-            self._apply_allocations(ev.allocations)
+            self._apply_allocations(ev.allocations, ev.on)
             self.credit_balance -= ev.amount.fen
         elif isinstance(ev, AccountWrittenOff):
             self._apply_write_off()
@@ -256,6 +258,7 @@ class CreditLineState(AccountState):
     def _apply_refund(self, ev: PurchaseRefunded) -> None:
         order = self.orders[ev.order_id]
         order.refunded += ev.amount.fen
+        order.refunded_on = ev.on
         applied = ev.amount.fen - ev.to_credit_balance.fen
         if ev.stage == "unbilled":
             # The part already prepaid comes back as a credit balance.
@@ -309,10 +312,10 @@ class CreditLineState(AccountState):
             st.minimum_payment = max(0, st.minimum_payment - reduction)
 
     def _apply_repayment(self, ev: RepaymentReceived) -> None:
-        self._apply_allocations(ev.allocations)
+        self._apply_allocations(ev.allocations, ev.on)
         self.credit_balance += ev.to_credit_balance.fen
 
-    def _apply_allocations(self, allocations: tuple[Allocation, ...]) -> None:
+    def _apply_allocations(self, allocations: tuple[Allocation, ...], on: date) -> None:
         # What each statement still lacks of its minimum, before this money lands.
         shortfalls = [(st, st.minimum_unpaid) for st in
                       sorted(self.statements.values(), key=lambda s: s.due_date)]
@@ -320,7 +323,9 @@ class CreditLineState(AccountState):
         for part in allocations:
             fen = part.amount.fen
             if part.item.startswith("unbilled:"):
-                self.orders[part.item.removeprefix("unbilled:")].prepaid += fen
+                order = self.orders[part.item.removeprefix("unbilled:")]
+                order.prepaid += fen
+                order.prepaid_on = on
                 continue
             st = self.statements[part.item]
             on_statements += fen
@@ -662,10 +667,10 @@ def _billing(state: CreditLineState) -> _Billing:
     for o in orders:
         items.append(LineItem(o.on, "purchase", o.order_id, o.merchant, state.money(o.amount)))
         if o.refunded:
-            items.append(LineItem(o.on, "refund", o.order_id, o.merchant,
+            items.append(LineItem(o.refunded_on or o.on, "refund", o.order_id, o.merchant,
                                   state.money(-o.refunded)))
         if o.prepaid:
-            items.append(LineItem(o.on, "early repayment", o.order_id, o.merchant,
+            items.append(LineItem(o.prepaid_on or o.on, "early repayment", o.order_id, o.merchant,
                                   state.money(-o.prepaid)))
     principal = fees = 0
     plans: list[str] = []
