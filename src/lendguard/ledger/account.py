@@ -14,14 +14,18 @@ from enum import StrEnum
 
 from lendguard.errors import AccountNotActive, InvalidAmount, InvalidCommand
 from lendguard.events import Event
+from lendguard.ledger.allocation import Owed, allocate
 from lendguard.ledger.events import (
     AccountClosed,
     AccountFrozen,
     AccountUnfrozen,
+    Allocation,
+    CreditBalanceApplied,
     CreditBalanceRefunded,
     DelinquencyChanged,
     LimitChanged,
 )
+from lendguard.ledger.terms import AllocationOrder
 from lendguard.money import Money, round_half_up
 
 
@@ -144,6 +148,21 @@ def decide_unfreeze(state: AccountState, reason: str, on: date) -> list[Event]:
     if state.status is not Status.FROZEN:
         return []
     return [AccountUnfrozen(reason, on)]
+
+
+def credit_balance_payment(state: AccountState, prepared: tuple[list[Event], list[Owed]],
+                           order: AllocationOrder, on: date) -> list[Event]:
+    """Pay what is owed from the credit balance: ``prepared`` is the product's postings to
+    make first and what is then owed (its ``prepare_repayment``)."""
+    if state.credit_balance <= 0 or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        return []
+    postings, owed = prepared
+    slices, _ = allocate(state.credit_balance, owed, order)
+    if not slices:
+        return []
+    parts = tuple(Allocation(item, comp, state.money(f)) for item, comp, f in slices)
+    used = sum(f for _, _, f in slices)
+    return [*postings, CreditBalanceApplied(state.money(used), parts, on)]
 
 
 def decide_refund_credit_balance(state: AccountState, on: date) -> list[Event]:

@@ -33,7 +33,7 @@ from lendguard.errors import (
     UnknownLoan,
 )
 from lendguard.events import Event
-from lendguard.ledger.account import AccountState, Status, accrue
+from lendguard.ledger.account import AccountState, Status, accrue, credit_balance_payment
 from lendguard.ledger.allocation import Owed, allocate
 from lendguard.ledger.apr import apr_of_schedule
 from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
@@ -519,15 +519,10 @@ def _level_plan(balance: int, rate: Decimal, level: int, max_periods: int) -> li
 
 def decide_apply_credit_balance(state: CashLoanState, on: date) -> list[Event]:
     """Use a credit balance to pay instalments that have fallen due (penalties included)."""
-    if state.credit_balance <= 0 or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if state.credit_balance <= 0:
         return []
-    events, owed = prepare_repayment(state, on)
-    slices, _ = allocate(state.credit_balance, owed, state.terms.allocation)
-    if not slices:
-        return []
-    parts = tuple(Allocation(i, c, state.money(f)) for i, c, f in slices)
-    used = sum(f for _, _, f in slices)
-    return [*events, CreditBalanceApplied(state.money(used), parts, on)]
+    return credit_balance_payment(state, prepare_repayment(state, on), state.terms.allocation,
+                                  on)
 
 
 # ---- close of business -----------------------------------------------------------------

@@ -27,7 +27,7 @@ from lendguard.errors import (
     UnknownOrder,
 )
 from lendguard.events import Event
-from lendguard.ledger.account import AccountState, Status, accrue
+from lendguard.ledger.account import AccountState, Status, accrue, credit_balance_payment
 from lendguard.ledger.allocation import Owed, allocate
 from lendguard.ledger.apr import apr_of_fee_plan
 from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
@@ -622,15 +622,10 @@ def decide_repay(state: CreditLineState, repayment_id: str, amount: Money,
 
 def decide_apply_credit_balance(state: CreditLineState, on: date) -> list[Event]:
     """Use a credit balance to pay what is billed (penalties to date included)."""
-    if state.credit_balance <= 0 or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if state.credit_balance <= 0:
         return []
-    postings, owed = prepare_repayment(state, on)
-    slices, _ = allocate(state.credit_balance, owed, state.terms.allocation)
-    if not slices:
-        return []
-    parts = tuple(Allocation(item, comp, state.money(f)) for item, comp, f in slices)
-    used = sum(f for _, _, f in slices)
-    return [*postings, CreditBalanceApplied(state.money(used), parts, on)]
+    return credit_balance_payment(state, prepare_repayment(state, on), state.terms.allocation,
+                                  on)
 
 
 # ---- close of business -----------------------------------------------------------------
