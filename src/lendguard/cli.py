@@ -9,6 +9,7 @@ fails.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from datetime import date, datetime, time
@@ -22,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
 from lendguard.errors import InvalidCommand, LendguardError
 from lendguard.money import Money
+from lendguard.notify import FileOutbox
 from lendguard.service import Ledger
 from lendguard.store import open_store
 
@@ -59,7 +61,13 @@ def _money(text: str) -> Money:
 def _ledger(db: Path, day: str | None, must_exist: bool = True) -> Ledger:
     if must_exist and not db.exists():
         raise InvalidCommand(f"no event store at {db}")
-    return Ledger(open_store(f"sqlite:///{db}"), _clock(day), actor="user:cli")
+    return Ledger(open_store(f"sqlite:///{db}"), _clock(day), actor="user:cli",
+                  notifier=FileOutbox(_outbox_path(db)))
+
+
+def _outbox_path(db: Path) -> Path:
+    """The local outbox that stands in for SMS: one JSON line per message."""
+    return db.with_name(db.name + ".outbox.jsonl")
 
 
 def _key(key: str | None) -> str:
@@ -233,6 +241,55 @@ def show(db: DbOption, account: Annotated[str, typer.Option()], day: DateOption 
         console.print(credit_line_summary(state, ledger.clock.today()))
     elif isinstance(state, CashLoanState):
         console.print(loan_table(state, ledger.clock.today()))
+
+
+@app.command()
+def outbox(db: DbOption, customer: Annotated[str, typer.Option()]) -> None:
+    """Read the messages sent to a customer (one-time codes and notices)."""
+    messages = FileOutbox(_outbox_path(db)).messages(customer)
+    if not messages:
+        console.print(f"no messages for {customer}")
+    for message in messages:
+        console.print(f"[dim]{message.at}[/] {message.account_id}: {message.text}")
+
+
+@app.command()
+def close(db: DbOption, account: Annotated[str, typer.Option(help="the account to close")],
+          both: Annotated[bool, typer.Option(
+              "--both", help="close every account of the account's customer")] = False,
+          pay_off: Annotated[bool, typer.Option(
+              "--pay-off", help="first pay off what is payable now, then close")] = False,
+          code: Annotated[str | None, typer.Option(help="the one-time code received")] = None,
+          yes: Annotated[bool, typer.Option("--yes", help="confirm without asking")] = False,
+          day: DateOption = None) -> None:
+    """Close an account safely: blockers, optional payoff, one-time code, confirmation.
+
+    Without --code it requests a code (sent to the outbox: `lendguard outbox`); run again
+    with --code to verify and close. With a terminal attached it asks for what is missing.
+    """
+    from lendguard.closing import CloseRequest, run_closure
+
+    try:
+        ledger = _ledger(db, day)
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        outcomes = run_closure(ledger, CloseRequest(account, both, pay_off, code, yes),
+                               console, interactive)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    if not all(outcome.closed for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("closure-record")
+def closure_record(db: DbOption, account: Annotated[str, typer.Option()]) -> None:
+    """Print the closure record of a closed account."""
+    from lendguard.closing import closure_record_table
+
+    try:
+        ledger = _ledger(db, None)
+        console.print(closure_record_table(ledger, account))
+    except LendguardError as exc:
+        raise _fail(exc) from exc
 
 
 if __name__ == "__main__":

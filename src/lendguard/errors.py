@@ -6,6 +6,8 @@ it without parsing messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class LendguardError(Exception):
     """Base of every error the platform raises on purpose."""
@@ -79,6 +81,18 @@ class IdempotencyConflict(LendguardError):
     """The idempotency key was used before with a different command."""
 
     code = "idempotency_conflict"
+
+
+class ClosureBlocked(LendguardError):
+    """The account cannot be closed yet; ``blockers`` names everything in the way."""
+
+    code = "closure_blocked"
+
+    def __init__(self, account_id: str, blockers: Sequence[object]) -> None:
+        self.account_id = account_id
+        self.blockers = list(blockers)
+        whats = "; ".join(str(getattr(b, "what", b)) for b in blockers)
+        super().__init__(f"account {account_id} cannot be closed yet: {whats}")
 
 
 class CloseOfBusinessIncomplete(LendguardError):

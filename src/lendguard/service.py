@@ -32,9 +32,10 @@ from lendguard.errors import (
     IdempotencyConflict,
     InvalidCommand,
     UnknownAccount,
+    UnknownOrder,
 )
 from lendguard.events import Event, decode_event, encode_event
-from lendguard.ledger import cash_loan, credit_line
+from lendguard.ledger import cash_loan, closure, credit_line
 from lendguard.ledger.account import (
     AccountState,
     Status,
@@ -45,10 +46,20 @@ from lendguard.ledger.account import (
 )
 from lendguard.ledger.allocation import Owed, allocate
 from lendguard.ledger.cash_loan import CashLoanState
+from lendguard.ledger.closure import Blocker
 from lendguard.ledger.credit_line import CreditLineState
+from lendguard.ledger.events import (
+    ClosureCodeAccepted,
+    ClosureCodeRejected,
+    DisputeOpened,
+    DisputeResolved,
+    RepaymentFailed,
+    RepaymentInitiated,
+)
 from lendguard.ledger.schedule import RepaymentMethod
 from lendguard.ledger.terms import AllocationOrder, CashLoanTerms, CreditLineTerms
 from lendguard.money import Money
+from lendguard.notify import CodeSource, MemoryOutbox, Message, Notifier
 from lendguard.store.base import EventStore, IdempotencyKey, NewEvent, StreamWrite
 
 CREDIT_LINE = "credit_line"
@@ -57,6 +68,32 @@ _EVENT_ID_NAMESPACE = uuid.UUID("5d1c1f3e-8c51-4b8e-9a57-6c0c6f1d2a10")
 MAX_RETRIES = 20
 
 Decision = Callable[[Mapping[str, AccountState]], Mapping[str, list[Event]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of a code check.
+
+    Attributes:
+      accepted: the code was right, fresh and unused.
+      reason: why not (``wrong``, ``expired``, ``used``, ``no code``, ``locked``).
+      failures: wrong codes so far; ``locked_until`` when closure is locked out.
+    """
+
+    accepted: bool
+    reason: str
+    failures: int
+    locked_until: str
+
+    @classmethod
+    def of(cls, result: CommandResult, state: AccountState) -> Verification:
+        until = state.locked_until.isoformat() if state.locked_until else ""
+        if result.of_type(ClosureCodeAccepted):
+            return cls(True, "", 0, until)
+        rejected = [e for e in result.of_type(ClosureCodeRejected)
+                    if isinstance(e, ClosureCodeRejected)]
+        reason = rejected[-1].reason if rejected else "duplicate"
+        return cls(False, reason, state.code_failures, until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +132,13 @@ def fingerprint(command: str, payload: Mapping[str, Any]) -> str:
 class Ledger:
     """Both products over one event store."""
 
-    def __init__(self, store: EventStore, clock: Clock, actor: str = "system") -> None:
+    def __init__(self, store: EventStore, clock: Clock, actor: str = "system",
+                 notifier: Notifier | None = None, codes: CodeSource | None = None) -> None:
         self.store = store
         self.clock = clock
         self.actor = actor
+        self.notifier: Notifier = notifier or MemoryOutbox()
+        self.codes = codes or CodeSource()
         self._states: dict[str, AccountState] = {}
         self._categories: dict[str, tuple[str, str]] = {}
 
@@ -374,6 +414,141 @@ class Ledger:
         today = self._today()
         return self._one("refund_credit_balance", account_id, {}, key,
                          lambda s: decide_refund_credit_balance(s, today))
+
+    def pay_off(self, account_id: str, repayment_id: str, *, key: str) -> list[CommandResult]:
+        """Repay everything payable on the account now: the credit line's statements,
+        unbilled purchases and instalment plans in one repayment; each cash loan in full
+        (interest for the days used). Each step is an ordinary ledger command."""
+        state = self.state(account_id)
+        today = self._today()
+        if isinstance(state, CreditLineState):
+            return [self._one("pay_off", account_id, {"repayment": repayment_id}, key,
+                              lambda s: credit_line.decide_pay_off(self._cl(s), repayment_id,
+                                                                   today))]
+        loans = self._cash(state).active_loans()
+        return [self.prepay(account_id, loan.loan_id, f"{repayment_id}:{loan.loan_id}", None,
+                            key=f"{key}:{loan.loan_id}") for loan in loans]
+
+    # ---- repayments in flight and disputes ---------------------------------------------
+
+    def initiate_repayment(self, account_id: str, repayment_id: str, amount: Money,
+                           channel: str = "bank_transfer", *, key: str) -> CommandResult:
+        """A repayment that has been started but not yet received (it blocks closure)."""
+        today = self._today()
+
+        def decide(state: AccountState) -> list[Event]:
+            state.require_open()
+            state.require_amount(amount, "repayment")
+            if repayment_id in state.in_flight or not repayment_id:
+                raise InvalidCommand(f"repayment {repayment_id!r} is already in flight")
+            return [RepaymentInitiated(repayment_id, amount, channel, today)]
+
+        return self._one("initiate_repayment", account_id,
+                         {"repayment": repayment_id, "amount": amount, "channel": channel},
+                         key, decide)
+
+    def receive_repayment(self, account_id: str, repayment_id: str, *, key: str
+                          ) -> CommandResult:
+        """The in-flight repayment arrived: it is allocated like any repayment."""
+        state = self.state(account_id)
+        fen = state.in_flight.get(repayment_id)
+        if fen is None:
+            raise InvalidCommand(f"no repayment {repayment_id!r} in flight on {account_id}")
+        return self.repay(account_id, repayment_id, state.money(fen), key=key)
+
+    def fail_repayment(self, account_id: str, repayment_id: str, reason: str, *, key: str
+                       ) -> CommandResult:
+        today = self._today()
+
+        def decide(state: AccountState) -> list[Event]:
+            if repayment_id not in state.in_flight:
+                raise InvalidCommand(f"no repayment {repayment_id!r} in flight")
+            return [RepaymentFailed(repayment_id, reason, today)]
+
+        return self._one("fail_repayment", account_id,
+                         {"repayment": repayment_id, "reason": reason}, key, decide)
+
+    def open_dispute(self, account_id: str, dispute_id: str, order_id: str, reason: str,
+                     *, key: str) -> CommandResult:
+        today = self._today()
+
+        def decide(state: AccountState) -> list[Event]:
+            line = self._cl(state)
+            line.require_open()
+            if order_id not in line.orders:
+                raise UnknownOrder(f"no order {order_id!r} on {account_id}")
+            if not dispute_id or dispute_id in line.disputes:
+                raise InvalidCommand(f"dispute {dispute_id!r} is already open")
+            return [DisputeOpened(dispute_id, order_id, reason, today)]
+
+        return self._one("open_dispute", account_id,
+                         {"dispute": dispute_id, "order": order_id, "reason": reason}, key,
+                         decide)
+
+    def resolve_dispute(self, account_id: str, dispute_id: str, outcome: str, *, key: str
+                        ) -> CommandResult:
+        today = self._today()
+
+        def decide(state: AccountState) -> list[Event]:
+            if dispute_id not in self._cl(state).disputes:
+                raise InvalidCommand(f"no open dispute {dispute_id!r} on {account_id}")
+            return [DisputeResolved(dispute_id, outcome, today)]
+
+        return self._one("resolve_dispute", account_id,
+                         {"dispute": dispute_id, "outcome": outcome}, key, decide)
+
+    # ---- closure -----------------------------------------------------------------------
+
+    def closure_blockers(self, account_id: str) -> list[Blocker]:
+        """Everything that stands between the borrower and closing ``account_id`` now."""
+        return closure.blockers(self.state(account_id), self._today(), self.clock.now())
+
+    def request_closure(self, account_id: str, request_id: str, *, key: str
+                        ) -> CommandResult:
+        """Start a closure and send a one-time code through the notifier."""
+        return self.request_closures([account_id], request_id, key=key)[0]
+
+    def request_closures(self, account_ids: list[str], request_id: str, *, key: str
+                         ) -> list[CommandResult]:
+        """Start closing several accounts of one customer with one code: each account
+        records its own request (atomically, independently); one message is sent."""
+        code, salt = self.codes.new_code()
+        now = self.clock.now()
+        results = [
+            self._one(
+                "request_closure", account_id, {"request": request_id}, f"{key}:{account_id}",
+                lambda s: closure.decide_request(s, request_id, self.actor, code, salt,
+                                                 type(self.notifier).__name__, now),
+            )
+            for account_id in account_ids
+        ]
+        if not all(r.duplicate for r in results):
+            customer = self.state(account_ids[0]).customer_id
+            minutes = int(closure.CODE_VALIDITY.total_seconds() // 60)
+            names = ", ".join(account_ids)
+            self.notifier.send(Message(
+                customer, names, "closure_code",
+                f"Your code to close {names} is {code}; it expires in {minutes} minutes. "
+                f"注销验证码 {code}，{minutes} 分钟内有效。", code, now.isoformat()))
+        return results
+
+    def verify_closure_code(self, account_id: str, request_id: str, code: str, *, key: str
+                            ) -> Verification:
+        """Check a one-time code. Every attempt is recorded, right or wrong."""
+        now = self.clock.now()
+        result = self._one("verify_closure_code", account_id,
+                           {"request": request_id, "code_hash": closure.code_hash(code, key)},
+                           key, lambda s: closure.decide_verify(s, request_id, code, now))
+        return Verification.of(result, self.state(account_id))
+
+    def confirm_closure(self, account_id: str, request_id: str, reason: str = "", *,
+                        key: str) -> CommandResult:
+        """Close the account: re-checks every blocker in the same atomic append."""
+        now = self.clock.now()
+        return self._one(
+            "confirm_closure", account_id, {"request": request_id, "reason": reason}, key,
+            lambda s: closure.decide_confirm(s, request_id, reason, self.actor, now),
+        )
 
     # ---- close of business -------------------------------------------------------------
 

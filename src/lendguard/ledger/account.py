@@ -8,7 +8,7 @@ and return new events or raise a typed error. Decisions never modify the state.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -20,10 +20,18 @@ from lendguard.ledger.events import (
     AccountFrozen,
     AccountUnfrozen,
     Allocation,
+    ClosureCodeAccepted,
+    ClosureCodeIssued,
+    ClosureCodeRejected,
+    ClosureLocked,
+    ClosureRequested,
     CreditBalanceApplied,
     CreditBalanceRefunded,
     DelinquencyChanged,
     LimitChanged,
+    RepaymentFailed,
+    RepaymentInitiated,
+    RepaymentReceived,
 )
 from lendguard.ledger.terms import AllocationOrder
 from lendguard.money import Money, round_half_up
@@ -45,6 +53,25 @@ def accrue(base: int, daily_rate: Decimal, start: date, end: date) -> int:
     return round_half_up(Decimal(base) * daily_rate * days)
 
 
+class ClosureProgress:
+    """Where a closure request stands: its code (hashed), expiry and acceptance."""
+
+    __slots__ = ("accepted_at", "code_hash", "expires_at", "request_id", "salt")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.code_hash = ""
+        self.salt = ""
+        self.expires_at: datetime | None = None
+        self.accepted_at: datetime | None = None
+
+    def issue(self, ev: ClosureCodeIssued) -> None:
+        self.code_hash = ev.code_hash
+        self.salt = ev.salt
+        self.expires_at = datetime.fromisoformat(ev.expires_at)
+        self.accepted_at = None
+
+
 class AccountState:
     """The parts of an account's state both products have.
 
@@ -55,10 +82,15 @@ class AccountState:
       credit_balance: fen the lender owes the borrower (overpayments, late refunds).
       bucket: the delinquency bucket last recorded at close of business.
       version: the stream's last sequence number folded in.
+      in_flight: repayments started and not yet received or failed, by id.
+      closure: the closure request in progress, if any; ``code_failures`` wrong codes
+        since the last success or lock; ``locked_until`` the end of a lock-out.
+      closed: the closing event once closed (the closure record's source).
     """
 
-    __slots__ = ("account_id", "bucket", "credit_balance", "currency", "customer_id",
-                 "limit", "opened_on", "status", "version")
+    __slots__ = ("account_id", "bucket", "closed", "closure", "code_failures",
+                 "credit_balance", "currency", "customer_id", "in_flight", "limit",
+                 "locked_until", "opened_on", "status", "version")
 
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
@@ -70,6 +102,11 @@ class AccountState:
         self.credit_balance = 0
         self.bucket = "M0"
         self.version = 0
+        self.in_flight: dict[str, int] = {}
+        self.closure: ClosureProgress | None = None
+        self.code_failures = 0
+        self.locked_until: datetime | None = None
+        self.closed: AccountClosed | None = None
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the state (each product overrides this)."""
@@ -89,6 +126,29 @@ class AccountState:
             self.status = Status.ACTIVE
         elif isinstance(ev, AccountClosed):
             self.status = Status.CLOSED
+            self.closed = ev
+        elif isinstance(ev, RepaymentInitiated):
+            self.in_flight[ev.repayment_id] = ev.amount.fen
+        elif isinstance(ev, RepaymentFailed):
+            self.in_flight.pop(ev.repayment_id, None)
+        elif isinstance(ev, ClosureRequested):
+            self.closure = ClosureProgress(ev.request_id)
+        elif isinstance(ev, ClosureCodeIssued):
+            if self.closure is not None:
+                self.closure.issue(ev)
+        elif isinstance(ev, ClosureCodeAccepted):
+            if self.closure is not None:
+                self.closure.accepted_at = datetime.fromisoformat(ev.at)
+            self.code_failures = 0
+        elif isinstance(ev, ClosureCodeRejected):
+            self.code_failures = ev.failures
+        elif isinstance(ev, ClosureLocked):
+            self.locked_until = datetime.fromisoformat(ev.until)
+            self.code_failures = 0
+            self.closure = None
+        elif isinstance(ev, RepaymentReceived):
+            self.in_flight.pop(ev.repayment_id, None)
+            return False  # each product also allocates it
         elif isinstance(ev, CreditBalanceRefunded):
             self.credit_balance -= ev.amount.fen
         elif isinstance(ev, DelinquencyChanged):

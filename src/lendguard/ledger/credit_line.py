@@ -37,6 +37,8 @@ from lendguard.ledger.events import (
     CreditBalanceApplied,
     CreditLineOpened,
     DelinquencyChanged,
+    DisputeOpened,
+    DisputeResolved,
     InstalmentPlanCreated,
     LineItem,
     PenaltyInterestCharged,
@@ -153,10 +155,11 @@ class Plan:
 class CreditLineState(AccountState):
     """A credit line folded from its events."""
 
-    __slots__ = ("last_statement_date", "orders", "plans", "statements", "terms")
+    __slots__ = ("disputes", "last_statement_date", "orders", "plans", "statements", "terms")
 
     def __init__(self, account_id: str) -> None:
         super().__init__(account_id)
+        self.disputes: dict[str, DisputeOpened] = {}
         self.terms = CreditLineTerms()
         self.orders: dict[str, Order] = {}
         self.statements: dict[str, Statement] = {}
@@ -248,6 +251,10 @@ class CreditLineState(AccountState):
             self.credit_balance -= ev.amount.fen
         elif isinstance(ev, AccountWrittenOff):
             self._apply_write_off()
+        elif isinstance(ev, DisputeOpened):
+            self.disputes[ev.dispute_id] = ev
+        elif isinstance(ev, DisputeResolved):
+            self.disputes.pop(ev.dispute_id, None)
         elif isinstance(ev, CreditLineOpened):
             self.customer_id = ev.customer_id
             self.limit = ev.limit.fen
@@ -326,6 +333,12 @@ class CreditLineState(AccountState):
                 order = self.orders[part.item.removeprefix("unbilled:")]
                 order.prepaid += fen
                 order.prepaid_on = on
+                continue
+            if part.item.startswith("plan:"):
+                plan = self.plans[part.item.removeprefix("plan:")]
+                _reduce_from_end(plan.principal_left, fen)
+                # Paid off early: the fees of the periods that will never be billed go too.
+                del plan.fee_left[len(plan.principal_left):]
                 continue
             st = self.statements[part.item]
             on_statements += fen
@@ -605,6 +618,33 @@ def repayment_events(state: CreditLineState, repayment_id: str, amount: int,
     parts = tuple(Allocation(item, comp, state.money(f)) for item, comp, f in slices + more)
     return [RepaymentReceived(repayment_id, state.money(amount), parts, state.money(leftover),
                               state.money(0), on)]
+
+
+def plan_items(state: CreditLineState) -> list[Owed]:
+    """Running plans' unbilled principal, payable early (no further fees are charged)."""
+    return [Owed(f"plan:{p.plan_id}", FAR_FUTURE, "principal", p.unbilled_principal)
+            for p in state.running_plans() if p.unbilled_principal > 0]
+
+
+def payoff_amount(state: CreditLineState, on: date) -> int:
+    """Everything that repays the line in full on ``on``: billed (penalty to date), unbilled
+    purchases and unbilled instalment principal. Pending orders are not payable."""
+    return amount_due(state, on) + state.unbilled_total() + state.plan_principal()
+
+
+def decide_pay_off(state: CreditLineState, repayment_id: str, on: date) -> list[Event]:
+    """Repay everything payable now, instalment plans included, in one repayment."""
+    state.require_open()
+    _require_text(repayment_id, "repayment_id")
+    postings, owed = prepare_repayment(state, on)
+    total = payoff_amount(state, on)
+    if total <= 0:
+        raise InvalidCommand(f"nothing is payable on {state.account_id}")
+    slices, leftover = allocate(total, owed + unbilled_items(state) + plan_items(state),
+                                state.terms.allocation)
+    parts = tuple(Allocation(item, comp, state.money(f)) for item, comp, f in slices)
+    return [*postings, RepaymentReceived(repayment_id, state.money(total), parts,
+                                         state.money(leftover), state.money(0), on)]
 
 
 def decide_repay(state: CreditLineState, repayment_id: str, amount: Money,

@@ -99,7 +99,120 @@ class AccountUnfrozen(Event):
 @event("AccountClosed")
 @dataclass(frozen=True, slots=True)
 class AccountClosed(Event):
+    """The account was closed after a verified, confirmed request with nothing owed.
+
+    Attributes:
+      reason: why (the borrower's words, or ``customer request``).
+      on: the business date.
+      request_id: the closure request it completes ('' for an administrative closure).
+      verification: how the borrower's identity was checked (``hotp-sms-outbox``, …).
+      closed_by: who confirmed it (``user:…``).
+      at: the business time, ISO 8601.
+    """
+
     reason: str
+    on: date
+    request_id: str = ""
+    verification: str = ""
+    closed_by: str = ""
+    at: str = ""
+
+
+@event("ClosureRequested")
+@dataclass(frozen=True, slots=True)
+class ClosureRequested(Event):
+    """The borrower asked to close the account and nothing blocked it at that moment."""
+
+    request_id: str
+    requested_by: str
+    at: str
+    on: date
+
+
+@event("ClosureCodeIssued")
+@dataclass(frozen=True, slots=True)
+class ClosureCodeIssued(Event):
+    """A one-time code (RFC 4226) was sent for a closure request.
+
+    Only a salted hash of the code is kept; the code itself goes to the borrower through
+    the notification port. It is valid until ``expires_at`` and only once.
+    """
+
+    request_id: str
+    code_hash: str
+    salt: str
+    channel: str
+    issued_at: str
+    expires_at: str
+
+
+@event("ClosureCodeAccepted")
+@dataclass(frozen=True, slots=True)
+class ClosureCodeAccepted(Event):
+    request_id: str
+    at: str
+
+
+@event("ClosureCodeRejected")
+@dataclass(frozen=True, slots=True)
+class ClosureCodeRejected(Event):
+    """A code was refused: ``reason`` is ``wrong``, ``expired``, ``used``, ``no code`` or
+    ``locked``; ``failures`` counts wrong codes since the last success or lock."""
+
+    request_id: str
+    reason: str
+    failures: int
+    at: str
+
+
+@event("ClosureLocked")
+@dataclass(frozen=True, slots=True)
+class ClosureLocked(Event):
+    """Too many wrong codes: no closure request or code is accepted until ``until``."""
+
+    request_id: str
+    until: str
+    at: str
+
+
+@event("RepaymentInitiated")
+@dataclass(frozen=True, slots=True)
+class RepaymentInitiated(Event):
+    """A repayment was started (a bank transfer, a card debit) and is in flight until it
+    is received (``RepaymentReceived`` with the same id) or fails."""
+
+    repayment_id: str
+    amount: Money
+    channel: str
+    on: date
+
+
+@event("RepaymentFailed")
+@dataclass(frozen=True, slots=True)
+class RepaymentFailed(Event):
+    repayment_id: str
+    reason: str
+    on: date
+
+
+@event("DisputeOpened")
+@dataclass(frozen=True, slots=True)
+class DisputeOpened(Event):
+    """The borrower disputes an order (not received, not as described, not mine)."""
+
+    dispute_id: str
+    order_id: str
+    reason: str
+    on: date
+
+
+@event("DisputeResolved")
+@dataclass(frozen=True, slots=True)
+class DisputeResolved(Event):
+    """A dispute was closed; a refund, if any, is its own ``PurchaseRefunded``."""
+
+    dispute_id: str
+    outcome: str
     on: date
 
 
