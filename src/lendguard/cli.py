@@ -244,6 +244,26 @@ def show(db: DbOption, account: Annotated[str, typer.Option()], day: DateOption 
 
 
 @app.command()
+def health(db: DbOption, customer: Annotated[str, typer.Option()],
+           income: Annotated[str | None, typer.Option(help="monthly income in yuan")] = None,
+           chinese: Annotated[bool, typer.Option("--zh", help="guidance in Chinese")] = False,
+           day: DateOption = None) -> None:
+    """A customer's financial health: burden, calendar, signals, grade and guidance."""
+    from lendguard.health.view import calendar_view, signals_table, summary_table
+
+    try:
+        ledger = _ledger(db, day)
+        report = ledger.health(customer, _money(income) if income is not None else None)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(summary_table(report, customer))
+    console.print(signals_table(report, chinese))
+    console.print(calendar_view(report))
+    for line in report.guidance(chinese):
+        console.print(line)
+
+
+@app.command()
 def outbox(db: DbOption, customer: Annotated[str, typer.Option()]) -> None:
     """Read the messages sent to a customer (one-time codes and notices)."""
     messages = FileOutbox(_outbox_path(db)).messages(customer)

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from lendguard.clock import DEFAULT_TZ, FixedClock
+from lendguard.closing import CloseRequest, blockers_table, closure_record_table, run_closure
+from lendguard.health.view import calendar_view, signals_table, summary_table
 from lendguard.ledger.cash_loan import amount_due as loan_amount_due
 from lendguard.ledger.cash_loan import payoff_quote
 from lendguard.ledger.credit_line import amount_due
@@ -129,9 +131,29 @@ def script() -> list[Step]:
         Step(date(2026, 10, 20), 10, "repays the rest of the loan in full (interest only for "
              "the days used)",
              lambda lg: lg.prepay(LOAN, "L-1", "R-payoff", None, key="R-payoff")),
+        Step(date(2026, 12, 3), 23, "buys a tablet for 3,600.00 at 23:00",
+             lambda lg: lg.purchase(LINE, "O-7", _yuan("3600"), "JD.com", "electronics", "app",
+                                    key="buy-7")),
+        Step(date(2026, 12, 4), 9, "sees the merchant settle O-7",
+             lambda lg: lg.settle(LINE, "O-7", key="settle-7")),
+        Step(date(2026, 12, 4), 10, "converts the tablet into 3 instalments (2.3% fee)",
+             lambda lg: lg.convert_purchase(LINE, "O-7", 3, "P-tablet", key="convert-7")),
+        Step(date(2026, 12, 12), 19, "buys groceries for 1,500.00",
+             lambda lg: lg.purchase(LINE, "O-8", _yuan("1500"), "Hema", "grocery", "pos",
+                                    key="buy-8")),
+        Step(date(2026, 12, 12), 20, "sees the merchant settle O-8",
+             lambda lg: lg.settle(LINE, "O-8", key="settle-8")),
+        Step(date(2026, 12, 15), 11, "draws 2,000.00 from the cash loan over 3 months",
+             lambda lg: lg.draw(LOAN, "L-2", _yuan("2000"), 3, "equal_principal",
+                                key="draw-2")),
+        Step(date(2026, 12, 17), 21, "repays 1,500.00 on the credit line with that loan money",
+             lambda lg: lg.repay(LINE, "R-dec", _yuan("1500"), key="R-dec")),
         Step(date(2026, 12, 28), 10, "asks for the credit balance back",
              lambda lg: lg.refund_credit_balance(LINE, key="refund-credit")
              if lg.credit_line(LINE).credit_balance else None),
+        Step(date(2026, 12, 30), 22, "orders a phone case for 199.00 (not yet settled)",
+             lambda lg: lg.purchase(LINE, "O-9", _yuan("199"), "Taobao", "accessories", "app",
+                                    key="buy-9")),
     ]
     return sorted(steps, key=lambda s: (s.on, s.hour))
 
@@ -151,7 +173,8 @@ def run_demo(db_path: str, console: Console) -> ReplayReport:
             for step in (s for s in steps if s.on == day):
                 clock.set(datetime.combine(day, time(step.hour), DEFAULT_TZ))
                 outcome = step.act(ledger)
-                progress.console.print(f"[cyan]{day}[/] the borrower {step.say}")
+                say = "has nothing due today" if outcome is None else step.say
+                progress.console.print(f"[cyan]{day}[/] the borrower {say}")
                 _narrate_prices(outcome, progress.console)
                 _narrate_loans(ledger, step, progress.console)
             clock.set(datetime.combine(day, time(23, 59), DEFAULT_TZ))
@@ -162,6 +185,7 @@ def run_demo(db_path: str, console: Console) -> ReplayReport:
             progress.advance(task)
     console.print(credit_line_summary(ledger.credit_line(LINE), END))
     console.print(loan_table(ledger.cash_loan(LOAN), END))
+    closing_chapter(ledger, console)
     report = replay(store, verify=True)
     console.print(trial_balance_table(report.journal, "Trial balance, rebuilt from the log"))
     verdict = "[green]books balance, every account matches its journal" if report.ok \
@@ -169,6 +193,36 @@ def run_demo(db_path: str, console: Console) -> ReplayReport:
     console.print(f"replay: {report.events} events, {report.streams} accounts: {verdict}")
     store.close()
     return report
+
+
+def closing_chapter(ledger: Ledger, console: Console) -> None:
+    """New Year's Eve: the borrower reviews their health and closes both products."""
+    clock = ledger.clock
+    if not isinstance(clock, FixedClock):
+        raise TypeError("the demo runs on a fixed business clock")
+    clock.set(datetime.combine(END, time(20), DEFAULT_TZ))
+    console.rule("[bold]Closing both products, as the source document walks through it")
+    report = ledger.health(CUSTOMER, _yuan("9000"))
+    console.print(summary_table(report, CUSTOMER))
+    console.print(signals_table(report))
+    console.print(calendar_view(report))
+    for line in report.guidance() + report.guidance(chinese=True):
+        console.print(line)
+    console.print("\nThe borrower asks to close both products and sees everything in the way:")
+    for account in (LINE, LOAN):
+        console.print(blockers_table(account, ledger.closure_blockers(account)))
+    ledger.settle(LINE, "O-9", key="settle-9")
+    console.print(f"[cyan]{END}[/] the merchant settles O-9, so nothing is pending any more")
+    outcomes = run_closure(ledger, CloseRequest(LINE, both=True, pay_off=True, yes=True),
+                           console, interactive=False)
+    message = ledger.notifier.messages(CUSTOMER)[-1]
+    console.print(f"[cyan]{END}[/] the borrower reads the code in the outbox: {message.text}")
+    clock.set(datetime.combine(END, time(20, 2), DEFAULT_TZ))
+    outcomes = run_closure(ledger, CloseRequest(LINE, both=True, code=message.code, yes=True),
+                           console, interactive=False)
+    for outcome in outcomes:
+        if outcome.closed:
+            console.print(closure_record_table(ledger, outcome.account_id))
 
 
 def _narrate_prices(outcome: object, console: Console) -> None:
@@ -186,7 +240,7 @@ def _narrate_prices(outcome: object, console: Console) -> None:
 
 
 def _narrate_loans(ledger: Ledger, step: Step, console: Console) -> None:
-    if "draws" in step.say:
+    if "draws a cash loan" in step.say:
         loan = ledger.cash_loan(LOAN).loans["L-1"]
         console.print(f"           level payment {yuan(loan.level_payment)} a month, "
                       f"first due {loan.due_dates[0]}")

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 
@@ -30,11 +30,13 @@ from lendguard.errors import (
     CloseOfBusinessIncomplete,
     ConcurrencyConflict,
     IdempotencyConflict,
+    InvalidAmount,
     InvalidCommand,
     UnknownAccount,
     UnknownOrder,
 )
 from lendguard.events import Event, decode_event, encode_event
+from lendguard.health.report import AccountHistory, HealthReport, assess
 from lendguard.ledger import cash_loan, closure, credit_line
 from lendguard.ledger.account import (
     AccountState,
@@ -496,6 +498,38 @@ class Ledger:
 
         return self._one("resolve_dispute", account_id,
                          {"dispute": dispute_id, "outcome": outcome}, key, decide)
+
+    # ---- health --------------------------------------------------------------------------
+
+    def history(self, account_id: str, as_of: date | None = None) -> AccountHistory:
+        """The account's events, decoded, oldest first, and the state they fold to —
+        all of them, or only those that happened by the end of ``as_of``."""
+        category, _ = self._category(account_id)
+        state = new_state(account_id, category)
+        events: list[Event] = []
+        for stored in self.store.read_stream(account_id):
+            if as_of is not None and datetime.fromisoformat(stored.occurred_at).date() > as_of:
+                break
+            event = decode_event(stored.type, stored.version, stored.data)
+            state.apply(event)
+            state.version = stored.seq
+            events.append(event)
+        return AccountHistory(state, events)
+
+    def health(self, customer_id: str, monthly_income: Money | None = None) -> HealthReport:
+        """The customer's financial health as of the clock's today (see
+        ``lendguard.health``): the log is folded up to that day, so a past date shows
+        the past."""
+        accounts = self.accounts_of(customer_id)
+        if not accounts:
+            raise UnknownAccount(f"customer {customer_id!r} has no accounts")
+        if monthly_income is not None and (not isinstance(monthly_income, Money)
+                                           or monthly_income.fen <= 0):
+            raise InvalidAmount(f"monthly income must be positive Money, got {monthly_income!r}")
+        income = monthly_income.fen if monthly_income is not None else None
+        today = self._today()
+        return assess([self.history(a, today) for a in accounts], today, income,
+                      self.clock.now())
 
     # ---- closure -----------------------------------------------------------------------
 

@@ -168,3 +168,23 @@ def test_repay_customer_pays_oldest_due_first_across_products(ledger: Ledger) ->
                     for a in getattr(ev, "allocations", ()))
     assert loan_part == 104_320  # all of it went to the older loan instalment
     assert "CL" not in result.events
+
+
+def test_a_statement_caught_up_after_missed_closes_bills_only_what_came_before_it(
+        ledger: Ledger) -> None:
+    # O-1 settled 5 Mar, O-2 settled 2 Apr; close of business did not run until 3 Apr.
+    # The statement dated 1 Apr bills O-1 only; O-2 waits for the 1 May statement.
+    clock = ledger.clock
+    assert isinstance(clock, FixedClock)
+    clock.set(datetime(2026, 3, 5, 10, tzinfo=DEFAULT_TZ))
+    ledger.purchase("CL", "O1", Money.of("100"), "m", "c", "app", key="p1")
+    ledger.settle("CL", "O1", key="s1")
+    clock.set(datetime(2026, 4, 2, 10, tzinfo=DEFAULT_TZ))
+    ledger.purchase("CL", "O2", Money.of("50"), "m", "c", "app", key="p2")
+    ledger.settle("CL", "O2", key="s2")
+    clock.set(datetime(2026, 4, 3, 23, tzinfo=DEFAULT_TZ))
+    ledger.close_of_business(date(2026, 4, 3))
+    state = ledger.credit_line("CL")
+    assert list(state.statements) == ["S2026-04"]
+    assert state.statements["S2026-04"].principal == 10_000
+    assert state.orders["O2"].stage == "unbilled"

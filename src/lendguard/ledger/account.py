@@ -116,6 +116,14 @@ class AccountState:
         """Receivables and credit balance by chart-of-accounts code (each product)."""
         raise NotImplementedError
 
+    def occupied(self) -> int:
+        """Limit in use (each product)."""
+        raise NotImplementedError
+
+    def days_past_due(self, on: date) -> int:
+        """Days since the oldest amount due and unpaid (each product)."""
+        raise NotImplementedError
+
     def apply_common(self, ev: Event) -> bool:
         """Fold a shared event; False if ``ev`` is not one of them."""
         if isinstance(ev, LimitChanged):

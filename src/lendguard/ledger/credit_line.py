@@ -63,7 +63,8 @@ class Order:
     """
 
     __slots__ = ("amount", "category", "channel", "merchant", "on", "order_id", "plan_id",
-                 "prepaid", "prepaid_on", "refunded", "refunded_on", "stage", "statement_id")
+                 "prepaid", "prepaid_on", "refunded", "refunded_on", "settled_on", "stage",
+                 "statement_id")
 
     def __init__(self, ev: PurchaseMade) -> None:
         self.order_id = ev.order_id
@@ -73,6 +74,7 @@ class Order:
         self.channel = ev.channel
         self.on = ev.on
         self.stage = "pending"
+        self.settled_on = date.max
         self.refunded = 0
         self.refunded_on: date | None = None
         self.prepaid = 0
@@ -131,8 +133,8 @@ class Plan:
     """An instalment plan: the principal and fee of each period not yet billed, and the
     principal of each period billed so far with the statement that billed it."""
 
-    __slots__ = ("billed", "billed_on", "fee_left", "periods", "plan_id", "principal_left",
-                 "source")
+    __slots__ = ("billed", "billed_on", "created_on", "fee_left", "periods", "plan_id",
+                 "principal_left", "source")
 
     def __init__(self, ev: InstalmentPlanCreated) -> None:
         self.plan_id = ev.plan_id
@@ -142,6 +144,7 @@ class Plan:
         self.fee_left = list(ev.fee_per_period)
         self.billed = 0
         self.billed_on: list[tuple[str, int]] = []
+        self.created_on = ev.on
 
     @property
     def unbilled_principal(self) -> int:
@@ -233,7 +236,9 @@ class CreditLineState(AccountState):
         if isinstance(ev, PurchaseMade):
             self.orders[ev.order_id] = Order(ev)
         elif isinstance(ev, PurchaseSettled):
-            self.orders[ev.order_id].stage = "unbilled"
+            order = self.orders[ev.order_id]
+            order.stage = "unbilled"
+            order.settled_on = ev.on
         elif isinstance(ev, PurchaseRefunded):
             self._apply_refund(ev)
         elif isinstance(ev, PenaltyInterestCharged):
@@ -695,9 +700,12 @@ class _Billing:
     plans: tuple[str, ...]
 
 
-def _billing(state: CreditLineState) -> _Billing:
+def _billing(state: CreditLineState, statement_date: date) -> _Billing:
+    """What a statement dated ``statement_date`` bills: purchases settled and plans
+    created by then (a statement caught up after missed closes bills nothing later)."""
     items: list[LineItem] = []
-    orders = sorted((o for o in state.orders.values() if o.stage == "unbilled"),
+    orders = sorted((o for o in state.orders.values()
+                     if o.stage == "unbilled" and o.settled_on <= statement_date),
                     key=lambda o: (o.on, o.order_id))
     for o in orders:
         items.append(LineItem(o.on, "purchase", o.order_id, o.merchant, state.money(o.amount)))
@@ -710,6 +718,8 @@ def _billing(state: CreditLineState) -> _Billing:
     principal = fees = 0
     plans: list[str] = []
     for plan in state.running_plans():
+        if plan.created_on > statement_date:
+            continue
         period = plan.billed + 1
         p, f = plan.principal_left[0], plan.fee_left[0]
         principal += p
@@ -727,7 +737,7 @@ def _billing(state: CreditLineState) -> _Billing:
 
 def _statement(state: CreditLineState, statement_date: date) -> list[Event]:
     postings = post_penalties(state, statement_date)
-    billing = _billing(state)
+    billing = _billing(state, statement_date)
     posted = sum(ev.amount.fen for ev in postings)
     previous = state.statement_balance() + posted
     if not billing.orders and not billing.plans and previous <= 0:
