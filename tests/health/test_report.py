@@ -80,6 +80,11 @@ def test_the_calendar_burden_and_debt_to_income(ledger: Ledger, days: BusinessDa
     # 176,653.33 → 1,766.53 a month; against 5,000.00 of income, 35.33%.
     assert report.monthly_obligations == 176_653
     assert report.debt_to_income == Decimal("0.3533")
+    # Above 35% (and not above 50%): a heavy burden, severity 2, and a reason for the grade.
+    (burden,) = [s for s in report.signals if s.code == "debt_burden"]
+    assert (burden.severity, burden.text) == (
+        2, "repayments of CNY 1,766.53 a month take 35% of income")
+    assert report.grade == "B"
     line_use, loan_use = sorted(report.utilisation, key=lambda u: u.account_id)[::-1]
     assert (line_use.used, line_use.limit) == (220_000, 1_000_000)  # 1,000 + 1,200 in use
     assert (loan_use.used, loan_use.share) == (300_000, Decimal("0.06"))

@@ -342,11 +342,18 @@ def _line_signals(history: AccountHistory, on: date) -> list[Signal]:
 # ---- grade, advice ----------------------------------------------------------------------
 
 
-def _grade(signals: Sequence[Signal], dti: Decimal | None) -> str:
+def _burden(obligations: int, dti: Decimal | None) -> list[Signal]:
+    """Debt-to-income above 20% is worth watching; above 35% heavy; above 50% serious."""
+    if dti is None or dti <= Decimal("0.20"):
+        return []
+    severity = 3 if dti > Decimal("0.50") else 2 if dti > Decimal("0.35") else 1
+    return [Signal("debt_burden", severity,
+                   f"repayments of {format_fen(obligations)} a month take {dti:.0%} of income",
+                   f"每月还款 {format_fen(obligations)}，占收入 {dti:.0%}")]
+
+
+def _grade(signals: Sequence[Signal]) -> str:
     points = sum(s.severity for s in signals)
-    if dti is not None:
-        points += 3 if dti > Decimal("0.5") else 2 if dti > Decimal("0.35") else (
-            1 if dti > Decimal("0.2") else 0)
     for grade, ceiling in (("A", 0), ("B", 2), ("C", 5), ("D", 8)):
         if points <= ceiling:
             return grade
@@ -369,9 +376,9 @@ def assess(accounts: Sequence[AccountHistory], on: date, monthly_income: int | N
     obligations = round_half_up(Decimal(sum(i.amount for i in due)) / 3)
     uses = tuple(_utilisation(h.state) for h in accounts
                  if h.state.status not in (Status.CLOSED, Status.WRITTEN_OFF))
-    found = signals(accounts, on, uses)
     dti = (Decimal(obligations) / Decimal(monthly_income)) if monthly_income else None
-    grade = _grade(found, dti)
+    found = _burden(obligations, dti) + signals(accounts, on, uses)
+    grade = _grade(found)
     advice = _advice(grade, found)
     steps: tuple[Blocker, ...] = ()
     if advice == "close":
