@@ -20,9 +20,9 @@ from rich.table import Table
 
 from lendguard.errors import AccountNotActive, ClosureBlocked
 from lendguard.ledger.account import Status
-from lendguard.ledger.closure import Blocker
+from lendguard.ledger.closure import CONFIRMATION_WINDOW, MAX_WRONG_CODES, Blocker
 from lendguard.money import yuan
-from lendguard.service import Ledger
+from lendguard.service import Ledger, Verification
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +125,14 @@ def _verify_and_close(ledger: Ledger, accounts: list[str], request: CloseRequest
 
 
 def _has_live_code(ledger: Ledger, account_id: str, now: datetime) -> bool:
+    """A code the borrower can still use: sent and not yet expired, or accepted recently
+    enough to confirm with. A lapsed verification needs a new code, not the old one."""
     progress = ledger.state(account_id).closure
-    return (progress is not None and progress.expires_at is not None
-            and (progress.accepted_at is not None or now <= progress.expires_at))
+    if progress is None or progress.expires_at is None:
+        return False
+    if progress.accepted_at is not None:
+        return now - progress.accepted_at <= CONFIRMATION_WINDOW
+    return now <= progress.expires_at
 
 
 def _verify_and_confirm(ledger: Ledger, account_id: str, code: str, request: CloseRequest,
@@ -140,9 +145,8 @@ def _verify_and_confirm(ledger: Ledger, account_id: str, code: str, request: Clo
         check = ledger.verify_closure_code(account_id, request_id, code,
                                            key=f"verify-{uuid.uuid4().hex}")
         if not check.accepted:
-            left = max(0, 5 - check.failures)
             console.print(f"[red]code {check.reason}[/] for {account_id}"
-                          + (f" ({left} tries left)" if check.reason == "wrong" else ""))
+                          + _after_rejection(check, ledger.clock.now()))
             return Outcome(account_id, False, f"code {check.reason}")
     if not (request.yes or (interactive and Confirm.ask(
             f"Close {account_id} for good? Its history is kept; reopening means a new "
@@ -155,6 +159,18 @@ def _verify_and_confirm(ledger: Ledger, account_id: str, code: str, request: Clo
         console.print(blockers_table(account_id, found))
         return Outcome(account_id, False, "blocked", found)
     return Outcome(account_id, True, "closed")
+
+
+def _after_rejection(check: Verification, now: datetime) -> str:
+    """What the borrower can do next: the fifth wrong code locks closure (and resets the
+    count), so it must not read as a full set of tries left."""
+    if check.locked_until:
+        until = datetime.fromisoformat(check.locked_until)
+        if now < until:
+            return f": closure is locked until {until:%H:%M}"
+    if check.reason == "wrong":
+        return f" ({max(0, MAX_WRONG_CODES - check.failures)} tries left)"
+    return ""
 
 
 def _summary(outcomes: list[Outcome], console: Console) -> None:

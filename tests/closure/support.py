@@ -1,14 +1,17 @@
 """Helpers shared by the closure tests: open the two products, read the code the
 borrower received, walk a request to its confirmation, and check that a refused command
-wrote nothing."""
+wrote nothing; run the CLI."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from lendguard.cli import app
 from lendguard.errors import ClosureBlocked
 from lendguard.ledger.closure import Blocker
 from lendguard.money import Money
@@ -33,9 +36,9 @@ def open_loan(ledger: Ledger, account: str = LOAN, customer: str = CUSTOMER) -> 
 def buy(ledger: Ledger, order_id: str, fen: int, *, settle: bool = True,
         account: str = LINE) -> None:
     ledger.purchase(account, order_id, Money(fen), "shop", "retail", "app",
-                    key=f"buy-{order_id}")
+                    key=f"buy-{account}-{order_id}")
     if settle:
-        ledger.settle(account, order_id, key=f"settle-{order_id}")
+        ledger.settle(account, order_id, key=f"settle-{account}-{order_id}")
 
 
 def last_code(ledger: Ledger, customer: str = CUSTOMER) -> str:
@@ -55,6 +58,13 @@ def close(ledger: Ledger, account: str, request_id: str = "close-1") -> CommandR
                                        key=f"verify-{request_id}")
     assert check.accepted, check
     return ledger.confirm_closure(account, request_id, key=f"confirm-{request_id}")
+
+
+def named(blocked: ClosureBlocked) -> list[Blocker]:
+    """The blockers a ``ClosureBlocked`` names (every one of them is a ``Blocker``)."""
+    found = [b for b in blocked.blockers if isinstance(b, Blocker)]
+    assert len(found) == len(blocked.blockers)
+    return found
 
 
 def kinds(found: list[Blocker]) -> list[str]:
@@ -94,3 +104,10 @@ def request_is_blocked(ledger: Ledger, account: str, expected: list[str]
     for blocker in found:
         assert blocker.what in str(raised.value)
     return found
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Exit code and output of ``lendguard``, with Rich's box drawing and line wrapping
+    taken out so that words can be compared."""
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, " ".join(re.sub("[\u2500-\u257f]", " ", result.output).split())

@@ -222,7 +222,10 @@ def decide_request(state: AccountState, request_id: str, requested_by: str, code
 def decide_verify(state: AccountState, request_id: str, code: str,
                   now: datetime) -> list[Event]:
     """Check a code. Always returns the attempt as events (accepted, or rejected with the
-    reason, plus a lock-out on the fifth wrong code); never raises for a wrong code."""
+    reason, plus a lock-out on the fifth wrong code); never raises for a wrong code.
+    A closed account takes nothing new, not even a code check."""
+    if state.status is Status.CLOSED:
+        raise AccountNotActive(f"account {state.account_id} is already closed")
     at = now.isoformat()
     closure = state.closure
     failures = state.code_failures
