@@ -28,6 +28,7 @@ from lendguard.clock import Clock
 from lendguard.errors import (
     AccountNotActive,
     CloseOfBusinessIncomplete,
+    ClosureBlocked,
     ConcurrencyConflict,
     IdempotencyConflict,
     InvalidAmount,
@@ -88,14 +89,17 @@ class Verification:
     locked_until: str
 
     @classmethod
-    def of(cls, result: CommandResult, state: AccountState) -> Verification:
-        until = state.locked_until.isoformat() if state.locked_until else ""
+    def of(cls, result: CommandResult, state: AccountState, now: datetime) -> Verification:
+        locked = state.locked_until is not None and now < state.locked_until
+        until = state.locked_until.isoformat() if locked and state.locked_until else ""
         if result.of_type(ClosureCodeAccepted):
             return cls(True, "", 0, until)
         rejected = [e for e in result.of_type(ClosureCodeRejected)
                     if isinstance(e, ClosureCodeRejected)]
-        reason = rejected[-1].reason if rejected else "duplicate"
-        return cls(False, reason, state.code_failures, until)
+        reason = rejected[-1].reason if rejected else "no code"
+        # While locked out, report the wrong codes that caused it, not the reset count.
+        failures = closure.MAX_WRONG_CODES if locked else state.code_failures
+        return cls(False, reason, failures, until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +431,10 @@ class Ledger:
             return [self._one("pay_off", account_id, {"repayment": repayment_id}, key,
                               lambda s: credit_line.decide_pay_off(self._cl(s), repayment_id,
                                                                    today))]
+        state.require_open()
         loans = self._cash(state).active_loans()
+        if not loans:
+            raise InvalidCommand(f"nothing is payable on {account_id}")
         return [self.prepay(account_id, loan.loan_id, f"{repayment_id}:{loan.loan_id}", None,
                             key=f"{key}:{loan.loan_id}") for loan in loans]
 
@@ -546,25 +553,40 @@ class Ledger:
                          ) -> list[CommandResult]:
         """Start closing several accounts of one customer with one code: each account
         records its own request (atomically, independently); one message is sent."""
-        code, salt = self.codes.new_code()
         now = self.clock.now()
-        results = [
-            self._one(
-                "request_closure", account_id, {"request": request_id}, f"{key}:{account_id}",
-                lambda s: closure.decide_request(s, request_id, self.actor, code, salt,
-                                                 type(self.notifier).__name__, now),
-            )
-            for account_id in account_ids
-        ]
-        if not all(r.duplicate for r in results):
-            customer = self.state(account_ids[0]).customer_id
-            minutes = int(closure.CODE_VALIDITY.total_seconds() // 60)
-            names = ", ".join(account_ids)
-            self.notifier.send(Message(
-                customer, names, "closure_code",
-                f"Your code to close {names} is {code}; it expires in {minutes} minutes. "
-                f"注销验证码 {code}，{minutes} 分钟内有效。", code, now.isoformat()))
+        # Every account is checked before any records a request, so a blocked one
+        # leaves no code behind that the borrower would never receive.
+        for account_id in account_ids:
+            found = closure.blockers(self.state(account_id), now.date(), now)
+            if found:
+                raise ClosureBlocked(account_id, found)
+        code, salt = self.codes.new_code()
+        results: list[CommandResult] = []
+        try:
+            for account_id in account_ids:
+                results.append(self._one(
+                    "request_closure", account_id, {"request": request_id},
+                    f"{key}:{account_id}",
+                    lambda s: closure.decide_request(s, request_id, self.actor, code, salt,
+                                                     type(self.notifier).__name__, now),
+                ))
+        finally:
+            # A blocker that slipped in between the check and one account's request
+            # still leaves the code delivered for the accounts that did record it.
+            recorded = [a for a, r in zip(account_ids, results, strict=False)
+                        if not r.duplicate]
+            if recorded:
+                self._send_code(recorded, code, now)
         return results
+
+    def _send_code(self, account_ids: list[str], code: str, now: datetime) -> None:
+        customer = self.state(account_ids[0]).customer_id
+        minutes = int(closure.CODE_VALIDITY.total_seconds() // 60)
+        names = ", ".join(account_ids)
+        self.notifier.send(Message(
+            customer, names, "closure_code",
+            f"Your code to close {names} is {code}; it expires in {minutes} minutes. "
+            f"注销验证码 {code}，{minutes} 分钟内有效。", code, now.isoformat()))
 
     def verify_closure_code(self, account_id: str, request_id: str, code: str, *, key: str
                             ) -> Verification:
@@ -573,7 +595,17 @@ class Ledger:
         result = self._one("verify_closure_code", account_id,
                            {"request": request_id, "code_hash": closure.code_hash(code, key)},
                            key, lambda s: closure.decide_verify(s, request_id, code, now))
-        return Verification.of(result, self.state(account_id))
+        if result.duplicate:
+            # The same attempt sent again: answer what it was answered the first time.
+            result = CommandResult({account_id: tuple(self._events_at(account_id,
+                                                                      result.positions))},
+                                   result.positions, duplicate=True)
+        return Verification.of(result, self.state(account_id), now)
+
+    def _events_at(self, account_id: str, positions: tuple[int, ...]) -> list[Event]:
+        wanted = set(positions)
+        return [decode_event(s.type, s.version, s.data)
+                for s in self.store.read_stream(account_id) if s.position in wanted]
 
     def confirm_closure(self, account_id: str, request_id: str, reason: str = "", *,
                         key: str) -> CommandResult:

@@ -183,18 +183,24 @@ def test_frozen_until_unfrozen(ledger: Ledger) -> None:
     assert ledger.closure_blockers(LINE) == []
 
 
-def test_written_off_cannot_be_closed(ledger: Ledger, days: BusinessDays) -> None:
+def test_written_off_cannot_be_closed_until_collections_are_settled(
+        ledger: Ledger, days: BusinessDays) -> None:
     open_line(ledger)
     days.go_to(date(2026, 1, 5))
     buy(ledger, "O-1", 10_000)
     # due Feb 10, never paid: 181 days past due on Aug 10 (28+31+30+31+30+31), written off
+    # with its penalty: 100.00 × 0.05% × 181 days = 9.05, so 109.05 in all.
     days.go_to(date(2026, 8, 11))
     assert ledger.state(LINE).status is Status.WRITTEN_OFF
     [written_off] = request_is_blocked(ledger, LINE, ["written_off"])
-    assert (written_off.amount, written_off.by) == (0, None)
-    # money from collections is a recovery; the account stays written off
+    assert (written_off.amount, written_off.by) == (10_905, None)
+    # money from collections is a recovery; the account stays written off until all of
+    # what was written off is recovered, then it can be closed like any other
     ledger.repay(LINE, "R-1", Money(10_000), key="recovery")
-    assert kinds(ledger.closure_blockers(LINE)) == ["written_off"]
+    [written_off] = ledger.closure_blockers(LINE)
+    assert (written_off.kind, written_off.amount) == ("written_off", 905)
+    ledger.repay(LINE, "R-2", Money(905), key="recovery-2")
+    assert ledger.closure_blockers(LINE) == []
 
 
 def test_locked_out_until_thirty_minutes_pass(ledger: Ledger, clock: FixedClock) -> None:

@@ -110,8 +110,6 @@ def test_a_closed_cash_loan_account_refuses_every_command(ledger: Ledger, closed
     refused(ledger, lambda: LOAN_COMMANDS[command](ledger), AccountNotActive)
 
 
-@pytest.mark.xfail(strict=True, reason="Ledger.pay_off on a closed cash-loan account returns "
-                   "[] instead of refusing with AccountNotActive (the credit line refuses)")
 def test_pay_off_on_a_closed_cash_loan_account_is_refused(ledger: Ledger,
                                                           closed_loan: str) -> None:
     refused(ledger, lambda: ledger.pay_off(LOAN, "R-2", key="k"), AccountNotActive)

@@ -89,9 +89,6 @@ def test_a_purchase_on_one_blocks_only_that_one(ledger: Ledger) -> None:
                                                                       Status.CLOSED)
 
 
-@pytest.mark.xfail(strict=True, reason="Ledger.request_closures records the request and code "
-                   "on the accounts before a blocked one, then raises before the message "
-                   "is sent: a code is issued that the borrower never receives")
 def test_a_blocked_account_in_a_joint_request_leaves_no_undelivered_code(
         ledger: Ledger) -> None:
     open_line(ledger)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from lendguard.errors import InvalidCommand
 from lendguard.ledger import credit_line
 from lendguard.ledger.account import Status
@@ -104,6 +106,7 @@ def test_pay_off_cash_loans_with_interest_for_the_days_used(ledger: Ledger,
     assert sum(e.amount.fen for e in interest if e.loan_id == "L-2") == 5_000
     assert all(v == 0 for v in ledger.state(LOAN).balances().values())
     assert ledger.closure_blockers(LOAN) == []
-    assert ledger.pay_off(LOAN, "R-2", key="payoff-again") == []  # nothing left to pay
+    with pytest.raises(InvalidCommand, match="nothing is payable"):  # as on the credit line
+        ledger.pay_off(LOAN, "R-2", key="payoff-again")
     close(ledger, LOAN)
     assert ledger.state(LOAN).status is Status.CLOSED

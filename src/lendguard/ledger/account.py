@@ -19,6 +19,7 @@ from lendguard.ledger.events import (
     AccountClosed,
     AccountFrozen,
     AccountUnfrozen,
+    AccountWrittenOff,
     Allocation,
     ClosureCodeAccepted,
     ClosureCodeIssued,
@@ -86,11 +87,13 @@ class AccountState:
       closure: the closure request in progress, if any; ``code_failures`` wrong codes
         since the last success or lock; ``locked_until`` the end of a lock-out.
       closed: the closing event once closed (the closure record's source).
+      written_off, recovered: fen written off, and received after that.
     """
 
     __slots__ = ("account_id", "bucket", "closed", "closure", "code_failures",
                  "credit_balance", "currency", "customer_id", "in_flight", "limit",
-                 "locked_until", "opened_on", "status", "version")
+                 "locked_until", "opened_on", "recovered", "status", "version",
+                 "written_off")
 
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
@@ -107,6 +110,8 @@ class AccountState:
         self.code_failures = 0
         self.locked_until: datetime | None = None
         self.closed: AccountClosed | None = None
+        self.written_off = 0
+        self.recovered = 0
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the state (each product overrides this)."""
@@ -156,7 +161,12 @@ class AccountState:
             self.closure = None
         elif isinstance(ev, RepaymentReceived):
             self.in_flight.pop(ev.repayment_id, None)
+            self.recovered += ev.recovered.fen
             return False  # each product also allocates it
+        elif isinstance(ev, AccountWrittenOff):
+            self.written_off += (ev.principal.fen + ev.interest.fen + ev.fees.fen
+                                 + ev.penalties.fen)
+            return False  # each product also clears its balances
         elif isinstance(ev, CreditBalanceRefunded):
             self.credit_balance -= ev.amount.fen
         elif isinstance(ev, DelinquencyChanged):

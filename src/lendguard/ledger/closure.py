@@ -100,11 +100,13 @@ def _status_blockers(state: AccountState, now: datetime | None) -> list[Blocker]
         found.append(Blocker("frozen", a, "", 0, None, "the account is frozen",
                              "账户已冻结", "contact the lender to lift the freeze",
                              "联系放贷机构解除冻结"))
-    if state.status is Status.WRITTEN_OFF:
-        found.append(Blocker("written_off", a, "", 0, None,
-                             "the debt was written off and is with collections",
-                             "欠款已核销，转入催收", "settle with collections first",
-                             "先与催收部门结清"))
+    unrecovered = state.written_off - state.recovered
+    if state.status is Status.WRITTEN_OFF and unrecovered > 0:
+        found.append(Blocker("written_off", a, "", unrecovered, None,
+                             f"{_y(unrecovered)} was written off and is with collections",
+                             f"已核销欠款 {_y(unrecovered)}，已转入催收",
+                             f"settle the {_y(unrecovered)} with collections first",
+                             f"先与催收部门结清 {_y(unrecovered)}"))
     if now is not None and state.locked_until is not None and now < state.locked_until:
         until = state.locked_until.strftime("%H:%M")
         found.append(Blocker("locked", a, "", 0, None,
