@@ -1,26 +1,24 @@
-"""Event store benchmark: our SQLite and PostgreSQL stores against ``eventsourcing`` 9.5.
+"""Ledger benchmark: our event stores and replay against ``eventsourcing`` 9.5, side by side.
 
-In one run on one machine, with the same events (same count, same JSON payloads) for all:
+One run, one machine, the same events for both libraries (see ``_ledger_workload.py`` for
+the log and ``_ledger_es.py`` for the eventsourcing application), on SQLite and on
+PostgreSQL:
 
-- ``append, batched``: 1,000 commands of 1–3 events per transaction (``append_many``;
-  eventsourcing: one ``insert_events`` call per 1,000 commands);
-- ``append, 1 command/tx``: one transaction per command (``append``; eventsourcing: one
-  ``insert_events`` per command), on a smaller slice (``--single-events``) because it is
-  bounded by commit latency, not throughput;
-- ``read_all, raw``: every event back in position order (eventsourcing:
-  ``select_notifications`` pages);
-- ``read_all + json.loads``: the same, decoding every payload.
+- ``append, batched``: the log appended 1,000 commands per transaction (ours:
+  ``EventStore.append_many``; eventsourcing: ``ApplicationRecorder.insert_events``), with
+  time-ordered event ids; ours once more with random (UUIDv4) ids;
+- ``commands, 1 per transaction``: purchases on 200 accounts, each its own transaction
+  (ours: ``Ledger.purchase``, which checks the limit and the idempotency key and records
+  the key; eventsourcing: ``repository.get``, the aggregate's command, ``Application.save``);
+- ``replay``: every event read back in order, decoded into its event object and folded
+  into its account (ours: ``lendguard.replay.replay(verify=False)``; eventsourcing: the
+  notification log read in pages, ``Mapper.to_domain_event``, ``event.mutate``), best of
+  three; ours once more with ``verify=True`` (the journal derived, the books checked).
 
-Stores compared: ours on SQLite (WAL, ``synchronous=NORMAL``) and PostgreSQL (a fresh
-schema, dropped afterwards); eventsourcing's ``SQLiteApplicationRecorder`` (WAL, SQLite's
-default ``synchronous=FULL``: it fsyncs every commit, ours does not) and, when its
-``psycopg_pool`` dependency is importable, its ``PostgresApplicationRecorder``.
+Each side gets a fresh database per workload: a SQLite file in a temporary directory, a
+fresh PostgreSQL schema (dropped afterwards). Workloads are built before any clock starts.
 
-Each measurement is one function taking a ``Target`` and a ``Workload`` and returning a
-``Figure``; add a measurement by writing one more and listing it in ``MEASUREMENTS``.
-
-Run from the repository root:
-  PYTHONPATH=src python bench/ledger.py [--events N] [--json PATH] [--pg-url URL]
+Run from the repository root: ``./dev bench ledger [--events N] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -31,531 +29,567 @@ import os
 import platform
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lendguard.store.base import EventStore, NewEvent, StreamWrite
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _ledger_es as es
+import _ledger_workload as workload
+from lendguard.clock import DEFAULT_TZ, FixedClock
+from lendguard.events import decode_event
+from lendguard.money import Money
+from lendguard.replay import replay
+from lendguard.service import Ledger
+from lendguard.store.base import EventStore, StreamWrite
 from lendguard.store.postgres import PostgresEventStore
 from lendguard.store.sqlite import SQLiteEventStore
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 COMMANDS_PER_BATCH = 1_000
-READ_BATCH = 10_000
-EVENTS_PER_ACCOUNT = 20  # on average: sets how many streams the workload spreads over
+ACCOUNTS = 200  # for the one-command-per-transaction workload
+TEMPLATE_CUSTOMERS = 100
+TEMPLATE_DAYS = 365
+REPLAY_RUNS = 3
+Advance = Callable[[int], None]
 
-# -- the workload -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One command's events for one account, with the version it expects."""
-
-    stream_id: str
-    expected_version: int
-    events: tuple[NewEvent, ...]
-
-
-@dataclass(frozen=True)
-class Workload:
-    """The commands every store appends, prepared before any clock starts.
-
-    Attributes:
-      commands: in append order; expected versions assume a fresh store.
-      events: how many events the commands hold.
-    """
-
-    commands: tuple[Command, ...]
-    events: int
-
-    def prefix(self, events: int) -> Workload:
-        """The first commands holding at least ``events`` events (all: still consistent)."""
-        taken: list[Command] = []
-        total = 0
-        for command in self.commands:
-            if total >= events:
-                break
-            taken.append(command)
-            total += len(command.events)
-        return Workload(tuple(taken), total)
-
-    def batches(self) -> Iterator[Sequence[Command]]:
-        for start in range(0, len(self.commands), COMMANDS_PER_BATCH):
-            yield self.commands[start : start + COMMANDS_PER_BATCH]
-
-
-EVENT_TYPES = ("PurchaseMade", "RepaymentReceived", "StatementIssued", "LoanDrawn")
-
-
-def make_workload(events: int, seed: int = 20260301) -> Workload:
-    """``events`` events in commands of 1–3, spread over ``events / 20`` accounts."""
-    rng = random.Random(seed)
-    accounts = max(1, events // EVENTS_PER_ACCOUNT)
-    versions: dict[str, int] = {}
-    commands: list[Command] = []
-    total = 0
-    while total < events:
-        stream_id = f"acct-{rng.randrange(accounts):07d}"
-        size = min(rng.randint(1, 3), events - total)
-        version = versions.get(stream_id, 0)
-        batch = tuple(make_event(rng, total + n) for n in range(size))
-        commands.append(Command(stream_id, version, batch))
-        versions[stream_id] = version + size
-        total += size
-    return Workload(tuple(commands), total)
-
-
-def make_event(rng: random.Random, number: int) -> NewEvent:
-    """A realistic event: a ~170-byte JSON payload with a few fields of each kind."""
-    payload = {
-        "order_id": f"ord-{number:09d}",
-        "merchant": f"Merchant {rng.randrange(5000)}",
-        "amount_fen": rng.randrange(100, 5_000_000),
-        "currency": "CNY",
-        "channel": rng.choice(["app", "web", "pos"]),
-        "instalments": rng.choice([1, 3, 6, 12]),
-        "posted_on": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-    }
-    return NewEvent(
-        event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        type=rng.choice(EVENT_TYPES),
-        version=1,
-        data=json.dumps(payload, separators=(",", ":")),
-        occurred_at="2026-03-01T10:00:00+08:00",
-        caused_by="user:bench",
-    )
-
-
-# -- what is measured -------------------------------------------------------------------
-
-
-class Target(Protocol):
-    """A store under test, behind the few operations the measurements need."""
-
-    name: str
-
-    def append_batch(self, commands: Sequence[Command]) -> None: ...
-
-    def append_one(self, command: Command) -> None: ...
-
-    def read_pages(self) -> Iterator[Sequence[str | bytes]]:
-        """Every payload in position order, one page (list) at a time."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class OurStore:
-    """One of our ``EventStore`` adapters."""
-
-    def __init__(self, name: str, store: EventStore, cleanup: Callable[[], None]) -> None:
-        self.name = name
-        self.store = store
-        self._cleanup = cleanup
-
-    def append_batch(self, commands: Sequence[Command]) -> None:
-        self.store.append_many([[_stream_write(command)] for command in commands])
-
-    def append_one(self, command: Command) -> None:
-        self.store.append([_stream_write(command)])
-
-    def read_pages(self) -> Iterator[Sequence[str | bytes]]:
-        page: list[str | bytes] = []
-        for event in self.store.read_all(batch_size=READ_BATCH):
-            page.append(event.data)
-            if len(page) == READ_BATCH:
-                yield page
-                page = []
-        yield page
-
-    def close(self) -> None:
-        self.store.close()
-        self._cleanup()
-
-
-def _stream_write(command: Command) -> StreamWrite:
-    return StreamWrite(
-        command.stream_id, command.expected_version, command.events, "credit_line", "bench"
-    )
-
-
-class EventsourcingRecorder:
-    """An ``eventsourcing`` application recorder (stream = originator, seq = version)."""
-
-    def __init__(self, name: str, recorder: Any, cleanup: Callable[[], None]) -> None:
-        from eventsourcing.persistence import StoredEvent as EsStoredEvent
-
-        self.name = name
-        self.recorder = recorder
-        self._cleanup = cleanup
-        self._stored_event = EsStoredEvent
-        self._converted: dict[int, list[Any]] = {}
-
-    def prepare(self, workload: Workload) -> None:
-        """Convert the workload to eventsourcing's type before any clock starts."""
-        for command in workload.commands:
-            self._converted.setdefault(id(command), self._convert(command))
-
-    def _convert(self, command: Command) -> list[Any]:
-        return [
-            self._stored_event(
-                originator_id=command.stream_id,
-                originator_version=command.expected_version + n,
-                topic=event.type,
-                state=event.data.encode(),
-            )
-            for n, event in enumerate(command.events, start=1)
-        ]
-
-    def append_batch(self, commands: Sequence[Command]) -> None:
-        self.recorder.insert_events(
-            [stored for command in commands for stored in self._converted[id(command)]]
-        )
-
-    def append_one(self, command: Command) -> None:
-        self.recorder.insert_events(self._converted[id(command)])
-
-    def read_pages(self) -> Iterator[Sequence[str | bytes]]:
-        last_id = 0
-        while True:
-            page = self.recorder.select_notifications(last_id, READ_BATCH, inclusive_of_start=False)
-            yield [notification.state for notification in page]
-            if len(page) < READ_BATCH:
-                return
-            last_id = page[-1].id
-
-    def close(self) -> None:
-        self.recorder.datastore.close()
-        self._cleanup()
+# Measurement names, in table order.
+APPEND = "append, batched"
+APPEND_RANDOM = "append, batched, random ids"
+COMMANDS = "commands, 1 per transaction"
+REPLAY = "replay"
+REPLAY_VERIFY = "replay + verify the books"
+UNITS = {APPEND: "events/s", APPEND_RANDOM: "events/s", COMMANDS: "commands/s",
+         REPLAY: "events/s", REPLAY_VERIFY: "events/s"}
+# Ours only: compared with eventsourcing's figure for another measurement.
+COMPARED_WITH = {APPEND_RANDOM: APPEND, REPLAY_VERIFY: REPLAY}
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One measurement of one store."""
+    """One measurement of one library on one database."""
 
     measurement: str
-    store: str
-    events: int
+    database: str
+    library: str
+    count: int
     seconds: float
 
     @property
-    def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds else float("inf")
-
-
-@dataclass
-class Skipped:
-    store: str
-    reason: str
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else float("inf")
 
 
 @dataclass
 class Results:
     figures: list[Figure] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def rate(self, measurement: str, database: str, library: str) -> float | None:
+        for figure in self.figures:
+            if (figure.measurement, figure.database, figure.library) == (
+                measurement, database, library
+            ):
+                return figure.rate
+        return None
 
 
-Advance = Callable[[int], None]
+# -- workloads ---------------------------------------------------------------------------
 
 
-def bench_append_batched(target: Target, workload: Workload, advance: Advance) -> Figure:
-    started = time.perf_counter()
-    for batch in workload.batches():
-        target.append_batch(batch)
-        advance(sum(len(command.events) for command in batch))
-    return Figure("append, batched", target.name, workload.events, time.perf_counter() - started)
+@dataclass(frozen=True)
+class Workloads:
+    """Everything either library appends, built before any clock starts.
+
+    Attributes:
+      log: the cloned log, time-ordered event ids.
+      log_random_ids: the same log with random event ids.
+      batches: ``log`` as our stream writes, by transaction.
+      batches_random_ids: ``log_random_ids`` likewise.
+      es_batches: ``log`` as eventsourcing stored events, by transaction.
+      commands: how many one-command transactions to run.
+    """
+
+    log: workload.Log
+    log_random_ids: workload.Log
+    batches: list[list[Sequence[StreamWrite]]]
+    batches_random_ids: list[list[Sequence[StreamWrite]]]
+    es_batches: list[list[Any]]
+    commands: int
 
 
-def bench_append_single(target: Target, workload: Workload, advance: Advance) -> Figure:
-    started = time.perf_counter()
-    for command in workload.commands:
-        target.append_one(command)
-        advance(len(command.events))
-    seconds = time.perf_counter() - started
-    return Figure("append, 1 command/tx", target.name, workload.events, seconds)
-
-
-def bench_read_raw(target: Target, workload: Workload, advance: Advance) -> Figure:
-    started = time.perf_counter()
-    total = 0
-    for page in target.read_pages():
-        total += len(page)
-        advance(len(page))
-    _check_count(target, total, workload)
-    return Figure("read_all, raw", target.name, total, time.perf_counter() - started)
-
-
-def bench_read_decoded(target: Target, workload: Workload, advance: Advance) -> Figure:
-    started = time.perf_counter()
-    total = 0
-    loads = json.loads
-    for page in target.read_pages():
-        for payload in page:
-            loads(payload)
-        total += len(page)
-        advance(len(page))
-    _check_count(target, total, workload)
-    return Figure("read_all + json.loads", target.name, total, time.perf_counter() - started)
-
-
-def _check_count(target: Target, total: int, workload: Workload) -> None:
-    if total != workload.events:
-        raise RuntimeError(f"{target.name} read {total} events, {workload.events} were appended")
-
-
-Measurement = Callable[[Target, Workload, Advance], Figure]
-
-# Each phase runs its measurements in order on one fresh store of every kind, so the reads
-# follow the appends that filled the store. "full": --events; "single": --single-events.
-PHASES: list[tuple[str, list[Measurement]]] = [
-    ("full", [bench_append_batched, bench_read_raw, bench_read_decoded]),
-    ("single", [bench_append_single]),
-]
-
-
-# -- the stores -------------------------------------------------------------------------
-
-
-class Stores:
-    """Opens fresh, empty stores of every kind; remembers what to drop afterwards."""
-
-    def __init__(self, directory: Path, pg_url: str) -> None:
-        self.directory = directory
-        self.pg_url = pg_url
-
-    def ours_sqlite(self) -> Target:
-        path = self._fresh_file("ours")
-        return OurStore("ours / SQLite", SQLiteEventStore(str(path)), lambda: None)
-
-    def ours_postgres(self) -> Target:
-        schema = self._fresh_schema("lg_bench")
-        store = PostgresEventStore(self.pg_url, schema)
-        return OurStore("ours / PostgreSQL", store, lambda: self._drop_schema(schema))
-
-    def eventsourcing_sqlite(self) -> Target:
-        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-
-        datastore = SQLiteDatastore(str(self._fresh_file("es")), originator_id_type="text")
-        recorder = SQLiteApplicationRecorder(datastore)
-        recorder.create_table()
-        return EventsourcingRecorder("eventsourcing / SQLite", recorder, lambda: None)
-
-    def eventsourcing_postgres(self) -> Target:
-        # Needs psycopg_pool, which eventsourcing imports at module level.
-        from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-
-        schema = self._fresh_schema("es_bench")
-        with psycopg.connect(self.pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        params = psycopg.conninfo.conninfo_to_dict(self.pg_url)
-        datastore = PostgresDatastore(
-            dbname=str(params.get("dbname", "postgres")),
-            host=str(params.get("host", "127.0.0.1")),
-            port=str(params.get("port", 5432)),
-            user=str(params.get("user", "postgres")),
-            password=str(params.get("password", "")),
-            schema=schema,
-            originator_id_type="text",
-        )
-        recorder = PostgresApplicationRecorder(datastore)
-        recorder.create_table()
-        return EventsourcingRecorder(
-            "eventsourcing / PostgreSQL", recorder, lambda: self._drop_schema(schema)
-        )
-
-    def _fresh_file(self, prefix: str) -> Path:
-        return self.directory / f"{prefix}-{uuid.uuid4().hex[:8]}.db"
-
-    @staticmethod
-    def _fresh_schema(prefix: str) -> str:
-        return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-    def _drop_schema(self, schema: str) -> None:
-        with psycopg.connect(self.pg_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-            )
-
-
-# -- running and reporting --------------------------------------------------------------
-
-
-def run(events: int, single_events: int, pg_url: str, console: Console) -> Results:
-    workloads = {"full": make_workload(events), "single": make_workload(single_events, seed=7)}
-    results = Results()
-    with tempfile.TemporaryDirectory(prefix="lendguard-bench-") as directory:
-        stores = Stores(Path(directory), pg_url)
-        openers = [
-            ("ours / SQLite", stores.ours_sqlite),
-            ("eventsourcing / SQLite", stores.eventsourcing_sqlite),
-            ("ours / PostgreSQL", stores.ours_postgres),
-            ("eventsourcing / PostgreSQL", stores.eventsourcing_postgres),
+def build_workloads(events: int, commands: int, progress: Progress) -> Workloads:
+    days = progress.add_task("simulating a year of 100 borrowers", total=TEMPLATE_DAYS)
+    template, streams = workload.simulate(TEMPLATE_CUSTOMERS, TEMPLATE_DAYS, seed=2026,
+                                          advance=lambda n: progress.advance(days, n))
+    log = workload.clone(template, streams, events, workload.time_ordered_ids(1))
+    log_random = workload.clone(template, streams, events, workload.random_ids(2))
+    converting = progress.add_task("encoding the log for eventsourcing", total=log.events)
+    decoded: dict[tuple[str, int], Any] = {}
+    with es_mapper() as mapper:
+        es_batches = [
+            _es_stored_events(batch, mapper, decoded, lambda n: progress.advance(converting, n))
+            for batch in log.batches(COMMANDS_PER_BATCH)
         ]
-        with _progress(console) as progress:
-            for name, opener in openers:
-                for phase, measurements in PHASES:
-                    workload = workloads[phase]
-                    try:
-                        target = _open(opener, workload)
-                    except Exception as e:  # a store that cannot run here is reported
-                        results.skipped.append(Skipped(name, f"{type(e).__name__}: {e}"))
-                        break
-                    try:
-                        for measurement in measurements:
-                            task = progress.add_task(
-                                f"{name}: {measurement.__name__.removeprefix('bench_')}",
-                                total=workload.events,
-                            )
-                            advance = _advancer(progress, task)
-                            results.figures.append(measurement(target, workload, advance))
-                    finally:
-                        target.close()
-    return results
-
-
-def _open(opener: Callable[[], Target], workload: Workload) -> Target:
-    target = opener()
-    if isinstance(target, EventsourcingRecorder):
-        target.prepare(workload)
-    return target
-
-
-def _advancer(progress: Progress, task: TaskID) -> Advance:
-    def advance(events: int) -> None:
-        progress.advance(task, events)
-
-    return advance
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
+    return Workloads(
+        log, log_random,
+        [[command.writes for command in batch] for batch in log.batches(COMMANDS_PER_BATCH)],
+        [[command.writes for command in batch]
+         for batch in log_random.batches(COMMANDS_PER_BATCH)],
+        es_batches, commands,
     )
 
 
-def ratio_against_eventsourcing(figure: Figure, figures: Sequence[Figure]) -> float | None:
-    """ours / eventsourcing for the same database and measurement (None when not ours or
-    eventsourcing did not run)."""
-    owner, _, database = figure.store.partition(" / ")
-    if owner != "ours":
-        return None
-    for other in figures:
-        if other.measurement == figure.measurement and other.store == f"eventsourcing / {database}":
-            return figure.events_per_second / other.events_per_second
-    return None
+def _es_stored_events(commands: Sequence[workload.Command], mapper: Any,
+                      decoded: dict[tuple[str, int], Any], advance: Advance) -> list[Any]:
+    """The commands' events as eventsourcing's mapper stores them (``decoded`` keeps our
+    decoded events by template stream and seq: clones share them)."""
+    stored = []
+    for command in commands:
+        for write in command.writes:
+            template_stream = write.stream_id.rpartition(".")[0]
+            for seq, event in enumerate(write.events, start=write.expected_version + 1):
+                ours = decoded.get((template_stream, seq))
+                if ours is None:
+                    ours = decoded[(template_stream, seq)] = decode_event(
+                        event.type, event.version, event.data)
+                mirrored = es.mirrored_event(ours, write.stream_id, seq, event.occurred_at,
+                                             event.event_id, event.caused_by)
+                stored.append(mapper.to_stored_event(mirrored))
+            advance(len(write.events))
+    return stored
+
+
+@contextmanager
+def es_mapper() -> Iterator[Any]:
+    """eventsourcing's mapper, as an ``Accounts`` application configures it."""
+    with tempfile.TemporaryDirectory(prefix="lendguard-bench-") as directory:
+        app = es.Accounts(env=es.environment({
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(Path(directory) / "mapper.db"),
+        }))
+        try:
+            yield app.mapper
+        finally:
+            app.close()
+
+
+# -- databases ---------------------------------------------------------------------------
+
+
+class SQLiteDatabase:
+    """Fresh SQLite files in one temporary directory."""
+
+    name = "SQLite"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _fresh(self, prefix: str) -> str:
+        return str(self.directory / f"{prefix}-{uuid.uuid4().hex[:8]}.db")
+
+    @contextmanager
+    def ours(self) -> Iterator[EventStore]:
+        store = SQLiteEventStore(self._fresh("ours"))
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @contextmanager
+    def theirs(self) -> Iterator[Any]:
+        app = es.Accounts(env=es.environment({
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": self._fresh("eventsourcing"),
+        }))
+        try:
+            yield app
+        finally:
+            app.close()
+
+
+class PostgreSQLDatabase:
+    """Fresh schemas on one PostgreSQL server, dropped afterwards."""
+
+    name = "PostgreSQL"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @contextmanager
+    def _schema(self, prefix: str) -> Iterator[str]:
+        schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        try:
+            yield schema
+        finally:
+            with psycopg.connect(self.url, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(schema)))
+
+    @contextmanager
+    def ours(self) -> Iterator[EventStore]:
+        with self._schema("lg_bench") as schema:
+            store = PostgresEventStore(self.url, schema)
+            try:
+                yield store
+            finally:
+                store.close()
+
+    @contextmanager
+    def theirs(self) -> Iterator[Any]:
+        with self._schema("es_bench") as schema:
+            with psycopg.connect(self.url, autocommit=True) as admin:
+                admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            params = psycopg.conninfo.conninfo_to_dict(self.url)
+            app = es.Accounts(env=es.environment({
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+                "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+                "POSTGRES_PORT": str(params.get("port", 5432)),
+                "POSTGRES_USER": str(params.get("user", "postgres")),
+                "POSTGRES_PASSWORD": str(params.get("password", "")),
+                "POSTGRES_SCHEMA": schema,
+            }))
+            try:
+                yield app
+            finally:
+                app.close()
+
+    def server_version(self) -> str:
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else "?"
+
+
+Database = SQLiteDatabase | PostgreSQLDatabase
+
+
+# -- measurements ------------------------------------------------------------------------
+
+
+def timed(run: Callable[[], int]) -> tuple[int, float]:
+    """(what ``run`` counted, the seconds it took)."""
+    started = time.perf_counter()
+    count = run()
+    return count, time.perf_counter() - started
+
+
+def append_batches(store: EventStore, batches: list[list[Sequence[StreamWrite]]],
+                   advance: Advance) -> int:
+    appended = 0
+    for batch in batches:
+        store.append_many(batch)
+        events = sum(len(write.events) for writes in batch for write in writes)
+        appended += events
+        advance(events)
+    return appended
+
+
+def es_append_batches(app: Any, batches: list[list[Any]], advance: Advance) -> int:
+    for batch in batches:
+        app.recorder.insert_events(batch)
+        advance(len(batch))
+    return sum(len(batch) for batch in batches)
+
+
+def replay_ours(store: EventStore, verify: bool, expected: int, advance: Advance) -> int:
+    report = replay(store, verify=verify, progress=advance)
+    if report.events != expected or not report.ok:
+        raise RuntimeError(f"replay read {report.events} of {expected} events: "
+                           f"{report.problems[:3]}")
+    return report.events
+
+
+def replay_theirs(app: Any, expected: int, advance: Advance) -> int:
+    """The notification log in pages, each event mapped and folded into its aggregate."""
+    aggregates: dict[str, Any] = {}
+    to_domain_event = app.mapper.to_domain_event
+    page_size = 10_000
+    last = 0
+    count = 0
+    while True:
+        page = app.recorder.select_notifications(last, page_size, inclusive_of_start=False)
+        for notification in page:
+            event = to_domain_event(notification)
+            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+        count += len(page)
+        advance(len(page))
+        if len(page) < page_size:
+            break
+        last = page[-1].id
+    if count != expected or sum(a.events for a in aggregates.values()) != expected:
+        raise RuntimeError(f"eventsourcing replay read {count} of {expected} events")
+    return count
+
+
+def best_of(runs: int, measure: Callable[[], tuple[int, float]]) -> tuple[int, float]:
+    results = [measure() for _ in range(runs)]
+    return min(results, key=lambda result: result[1])
+
+
+@dataclass(frozen=True)
+class Purchase:
+    account: str
+    order_id: str
+    amount: Money
+    merchant: str
+
+
+def purchases(count: int) -> list[Purchase]:
+    rng = random.Random(5)
+    return [Purchase(f"CL-{n % ACCOUNTS:04d}", f"O-{n:07d}", Money(rng.randrange(100, 10_000)),
+                     f"merchant-{rng.randrange(500)}") for n in range(count)]
+
+
+OPENED = datetime(2026, 3, 2, 10, tzinfo=DEFAULT_TZ)
+LIMIT = Money(100_000_000)
+EVENT_IDS = uuid.UUID("7d3f4a52-9a55-4a63-9d0c-0f7c6a1e2b44")
+
+
+def run_commands(store: EventStore, work: list[Purchase], advance: Advance) -> tuple[int, float]:
+    ledger = Ledger(store, FixedClock(OPENED), actor="user:bench")
+    for n in range(ACCOUNTS):
+        ledger.open_credit_line(f"CL-{n:04d}", f"C-{n:04d}", LIMIT, key=f"open-{n}")
+
+    def run() -> int:
+        for n, purchase in enumerate(work):
+            ledger.purchase(purchase.account, purchase.order_id, purchase.amount,
+                            purchase.merchant, "grocery", "app", key=f"buy-{n}")
+            if n % 100 == 99:
+                advance(100)
+        return len(work)
+
+    return timed(run)
+
+
+def es_run_commands(app: Any, work: list[Purchase], advance: Advance) -> tuple[int, float]:
+    for n in range(ACCOUNTS):
+        app.save(es.Account.open(f"CL-{n:04d}", f"C-{n:04d}", LIMIT, OPENED.date()))
+    at = OPENED.isoformat()
+
+    def run() -> int:
+        for n, purchase in enumerate(work):
+            account = app.repository.get(purchase.account)
+            account.purchase(purchase.order_id, purchase.amount, purchase.merchant, "grocery",
+                             "app", at, OPENED.date(), str(uuid.uuid5(EVENT_IDS, f"buy-{n}")))
+            app.save(account)
+            if n % 100 == 99:
+                advance(100)
+        return len(work)
+
+    return timed(run)
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+class Bench:
+    """Runs every measurement on one database and collects the figures."""
+
+    def __init__(self, work: Workloads, progress: Progress, results: Results) -> None:
+        self.work = work
+        self.progress = progress
+        self.results = results
+
+    def advancer(self, description: str, total: int) -> Advance:
+        task = self.progress.add_task(description, total=total)
+        return lambda n: self.progress.advance(task, n)
+
+    def record(self, measurement: str, database: Database, library: str,
+               result: tuple[int, float]) -> None:
+        self.results.figures.append(Figure(measurement, database.name, library, *result))
+
+    def run(self, database: Database) -> None:
+        for library, steps in (("ours", self._ours), ("eventsourcing", self._theirs)):
+            try:
+                steps(database)
+            except Exception as e:  # a database or library that cannot run here is reported
+                self.results.skipped.append(
+                    f"{library} on {database.name}: {type(e).__name__}: {e}")
+
+    def _ours(self, database: Database) -> None:
+        log = self.work.log
+        name = f"{database.name}, ours"
+        with database.ours() as store:
+            advance = self.advancer(f"{name}: {APPEND}", log.events)
+            self.record(APPEND, database, "ours", timed(
+                lambda: append_batches(store, self.work.batches, advance)))
+            for measurement, verify in ((REPLAY, False), (REPLAY_VERIFY, True)):
+                self._replay_ours(store, database, measurement, verify)
+        with database.ours() as store:
+            advance = self.advancer(f"{name}: {APPEND_RANDOM}", log.events)
+            self.record(APPEND_RANDOM, database, "ours", timed(
+                lambda: append_batches(store, self.work.batches_random_ids, advance)))
+        with database.ours() as store:
+            work = purchases(self.work.commands)
+            advance = self.advancer(f"{name}: {COMMANDS}", len(work))
+            self.record(COMMANDS, database, "ours", run_commands(store, work, advance))
+
+    def _replay_ours(self, store: EventStore, database: Database, measurement: str,
+                     verify: bool) -> None:
+        events = self.work.log.events
+        advance = self.advancer(f"{database.name}, ours: {measurement}", REPLAY_RUNS * events)
+        self.record(measurement, database, "ours", best_of(REPLAY_RUNS, lambda: timed(
+            lambda: replay_ours(store, verify, events, advance))))
+
+    def _theirs(self, database: Database) -> None:
+        log = self.work.log
+        name = f"{database.name}, eventsourcing"
+        with database.theirs() as app:
+            advance = self.advancer(f"{name}: {APPEND}", log.events)
+            self.record(APPEND, database, "eventsourcing", timed(
+                lambda: es_append_batches(app, self.work.es_batches, advance)))
+            advance = self.advancer(f"{name}: {REPLAY}", REPLAY_RUNS * log.events)
+            self.record(REPLAY, database, "eventsourcing", best_of(REPLAY_RUNS, lambda: timed(
+                lambda: replay_theirs(app, log.events, advance))))
+        with database.theirs() as app:
+            work = purchases(self.work.commands)
+            advance = self.advancer(f"{name}: {COMMANDS}", len(work))
+            self.record(COMMANDS, database, "eventsourcing", es_run_commands(app, work, advance))
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def ratio(results: Results, measurement: str, database: str) -> float | None:
+    ours = results.rate(measurement, database, "ours")
+    theirs = results.rate(COMPARED_WITH.get(measurement, measurement), database,
+                          "eventsourcing")
+    return ours / theirs if ours is not None and theirs else None
 
 
 def render(results: Results, console: Console) -> None:
-    table = Table(title="Event store benchmark: events per second (higher is better)")
-    for column in ("measurement", "store", "events", "seconds", "events/s", "ours/eventsourcing"):
-        table.add_column(column, justify="left" if column in ("measurement", "store") else "right")
-    measurements = list(dict.fromkeys(figure.measurement for figure in results.figures))
-    for measurement in measurements:
-        rows = [figure for figure in results.figures if figure.measurement == measurement]
-        for n, figure in enumerate(rows):
-            ratio = ratio_against_eventsourcing(figure, results.figures)
+    table = Table(title="lendguard vs eventsourcing 9.5 (higher is better)")
+    for column in ("measurement", "database", "unit", "ours", "eventsourcing", "ours ÷ es"):
+        table.add_column(column, justify="left" if column in ("measurement", "database",
+                                                               "unit") else "right")
+    databases = list(dict.fromkeys(figure.database for figure in results.figures))
+    for measurement in UNITS:
+        for n, database in enumerate(databases):
+            ours = results.rate(measurement, database, "ours")
+            theirs = results.rate(measurement, database, "eventsourcing")
+            if ours is None and theirs is None:
+                continue
+            quotient = ratio(results, measurement, database)
+            note = " *" if measurement in COMPARED_WITH else ""
             table.add_row(
-                measurement if n == 0 else "",
-                figure.store,
-                f"{figure.events:,}",
-                f"{figure.seconds:.2f}",
-                f"{figure.events_per_second:,.0f}",
-                f"{ratio:.2f}×" if ratio is not None else "",
-                end_section=n == len(rows) - 1,
+                measurement if n == 0 else "", database, UNITS[measurement],
+                f"{ours:,.0f}" if ours is not None else "—",
+                f"{theirs:,.0f}" if theirs is not None else "—",
+                f"{quotient:.2f}×{note}" if quotient is not None else "",
+                end_section=n == len(databases) - 1,
             )
     console.print(table)
+    for measurement, other in COMPARED_WITH.items():
+        console.print(f"* {measurement}: ours against eventsourcing's {other}")
     for skipped in results.skipped:
-        console.print(f"[yellow]skipped {skipped.store}[/]: {skipped.reason}")
+        console.print(f"[yellow]skipped[/] {skipped}")
 
 
-def machine() -> dict[str, object]:
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(pg: PostgreSQLDatabase) -> dict[str, object]:
     """What the figures were measured on."""
+    try:
+        postgres = pg.server_version()
+    except psycopg.Error as e:
+        postgres = f"unavailable ({e})"
     return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        "postgresql": postgres,
+        "eventsourcing": version("eventsourcing"),
         "psycopg": psycopg.__version__,
-        "eventsourcing": _version_of("eventsourcing"),
+        "orjson": version("orjson"),
     }
 
 
-def _version_of(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def save_json(path: Path, results: Results, events: int, single_events: int) -> None:
+def save_json(path: Path, results: Results, facts: dict[str, object],
+              parameters: dict[str, object]) -> None:
     document = {
-        "machine": machine(),
-        "events": events,
-        "single_events": single_events,
+        "machine": facts,
+        "parameters": parameters,
         "figures": [
-            {
-                **asdict(figure),
-                "events_per_second": round(figure.events_per_second, 1),
-                "ours_over_eventsourcing": ratio_against_eventsourcing(figure, results.figures),
-            }
+            {**asdict(figure), "unit": UNITS[figure.measurement],
+             "rate": round(figure.rate, 1),
+             "ours_over_eventsourcing": ratio(results, figure.measurement, figure.database)
+             if figure.library == "ours" else None}
             for figure in results.figures
         ],
-        "skipped": [asdict(skipped) for skipped in results.skipped],
+        "skipped": results.skipped,
     }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=200_000, help="events per store")
-    parser.add_argument(
-        "--single-events",
-        type=int,
-        default=None,
-        help="events appended one command per transaction (default: events / 10)",
-    )
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000,
+                        help="events in the log appended and replayed (default 200,000)")
+    parser.add_argument("--commands", type=int, default=None,
+                        help="one-command transactions (default: events / 20)")
     parser.add_argument("--json", type=Path, help="also save the figures to this file")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("LENDGUARD_BENCH_PG", DEFAULT_PG_URL),
-        help="PostgreSQL server for both PostgreSQL stores (env LENDGUARD_BENCH_PG)",
-    )
+    parser.add_argument("--pg-url", default=os.environ.get("LENDGUARD_BENCH_PG", DEFAULT_PG_URL),
+                        help="PostgreSQL server for both libraries (env LENDGUARD_BENCH_PG)")
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error("--events must be at least 1")
-    single_events = args.single_events or max(1, args.events // 10)
+    commands = args.commands or max(100, args.events // 20)
 
     console = Console()
     console.width = max(console.width, 110)  # not a terminal: rich would assume 80 columns
-    results = run(args.events, single_events, args.pg_url, console)
+    pg = PostgreSQLDatabase(args.pg_url)
+    facts = machine(pg)
+    load_before = os.getloadavg()
+    results = Results()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lendguard-bench-") as directory, Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+    ) as progress:
+        work = build_workloads(args.events, commands, progress)
+        bench = Bench(work, progress, results)
+        for database in (SQLiteDatabase(Path(directory)), pg):
+            bench.run(database)
+    facts["load_average_before"] = [round(x, 2) for x in load_before]
+    facts["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     render(results, console)
+    console.print(f"{work.log.events:,} events in {len(work.log.commands):,} commands on "
+                  f"{len(work.log.streams):,} accounts; {commands:,} one-command transactions; "
+                  f"{cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+                  f"load average {load_before[0]:.2f} → {os.getloadavg()[0]:.2f}; "
+                  f"{timedelta(seconds=round(time.perf_counter() - started))} in all")
     if args.json:
-        save_json(args.json, results, args.events, single_events)
+        parameters = {"events": work.log.events, "commands": commands,
+                      "accounts_in_log": len(work.log.streams),
+                      "commands_per_batch": COMMANDS_PER_BATCH, "replay_runs": REPLAY_RUNS,
+                      "command_accounts": ACCOUNTS}
+        save_json(args.json, results, facts, parameters)
         console.print(f"figures saved to {args.json}")
 
 

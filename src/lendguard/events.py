@@ -8,14 +8,19 @@ registered with ``upcaster``.
 The codec turns an event into a JSON object and back. Field types it knows: ``int``,
 ``str``, ``bool``, ``Decimal`` (as a string), ``date``/``datetime`` (ISO 8601),
 ``Money`` (as integer fen, with the currency only when it is not CNY), ``StrEnum``,
-``X | None``, ``tuple[X, ...]`` and nested frozen dataclasses. Decoders are compiled once
-per class so replay stays fast.
+``X | None``, ``tuple[X, ...]`` and nested frozen dataclasses. Integers must fit in 64
+bits (the JSON library, ``orjson``, refuses larger ones when encoding).
+
+Replay decodes every stored event, so the codec is compiled: the first time a class is
+encoded or decoded, the source of one function for it is generated from its field types
+and compiled once, the way ``dataclasses`` writes ``__init__``. Decoding then costs one
+JSON parse, a dict lookup per amount, date or rate (decoded values are immutable, so
+events share them) and one store per field (see ``_decoding``). Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from collections.abc import Callable
@@ -24,9 +29,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
-from lendguard.money import DEFAULT_CURRENCY, Money
+import orjson
 
-_Codec = tuple[Callable[[Any], Any], Callable[[Any], Any]]
+from lendguard.money import DEFAULT_CURRENCY, Money, _money_from_valid_fen
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,11 +48,16 @@ class Event:
 
 
 E = TypeVar("E", bound=type[Event])
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+PayloadDecoder = Callable[[str | bytes], Event]
 
 _REGISTRY: dict[str, type[Event]] = {}
-_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+_UPCASTERS: dict[tuple[str, int], Upcast] = {}
 _DECODERS: dict[type[Any], Callable[[Any], Any]] = {}
 _ENCODERS: dict[type[Any], Callable[[Any], Any]] = {}
+# (type name, stored schema version) -> JSON text to event, upcasts included. Cleared
+# whenever an event class or an upcaster is registered, so it never goes stale.
+_PAYLOAD_DECODERS: dict[tuple[str, int], PayloadDecoder] = {}
 
 
 def event(type_name: str, version: int = 1) -> Callable[[E], E]:
@@ -59,12 +69,10 @@ def event(type_name: str, version: int = 1) -> Callable[[E], E]:
         cls.type_name = type_name
         cls.schema_version = version
         _REGISTRY[type_name] = cls
+        _PAYLOAD_DECODERS.clear()
         return cls
 
     return register
-
-
-Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def upcaster(type_name: str, from_version: int) -> Callable[[Upcast], Upcast]:
@@ -72,6 +80,7 @@ def upcaster(type_name: str, from_version: int) -> Callable[[Upcast], Upcast]:
 
     def register(fn: Upcast) -> Upcast:
         _UPCASTERS[(type_name, from_version)] = fn
+        _PAYLOAD_DECODERS.clear()
         return fn
 
     return register
@@ -88,7 +97,35 @@ def registered_types() -> dict[str, type[Event]]:
     return dict(_REGISTRY)
 
 
-# ---- codec -------------------------------------------------------------------------
+# ---- value converters ------------------------------------------------------------------
+#
+# Each field type maps to a pair of *expression templates*, one to encode and one to
+# decode, in which ``{}`` (or ``{0}``, maybe more than once) stands for a plain name
+# holding the value; the names they use are put in the generated function's namespace.
+# Plain JSON types (str, int, bool) need no conversion.
+
+_Templates = tuple[str, str]
+_PLAIN: _Templates = ("{}", "{}")
+
+# Decoded scalars repeat a great deal in a log (a settlement repeats its purchase's
+# amount, every event of a day carries its date, rates are a handful of values) and the
+# types are immutable, so decoders share them through tables like this one: a dict
+# lookup is all a value seen before costs. Each table is bounded by emptying it when full.
+_TABLE_SIZE = 1 << 16
+
+
+class _Interned(dict[Any, Any]):
+    """Decoded values by their raw JSON value; a new one is converted once and kept."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, raw: Any) -> Any:
+        if len(self) >= _TABLE_SIZE:
+            self.clear()
+        value = self[raw] = self.convert(raw)
+        return value
 
 
 def _money_encode(value: Money) -> Any:
@@ -96,50 +133,77 @@ def _money_encode(value: Money) -> Any:
 
 
 def _money_decode(raw: Any) -> Money:
-    if isinstance(raw, list):
+    """Money from its JSON form, checked: ``[fen, currency]`` or whatever is not an int."""
+    if isinstance(raw, list) and len(raw) == 2:
         return Money(raw[0], raw[1])
-    return Money(raw)
+    return Money(raw)  # refuses what is not an integer, as every way into Money does
 
 
-def _identity(value: Any) -> Any:
-    return value
+# Only exact ints may look CNY amounts up: True and 5.0 hash like 1 and 5.
+_CNY_BY_FEN = _Interned(_money_from_valid_fen)
+_MONEY_DECODE = "(_cny[{0}] if {0}.__class__ is _int else _money({0}))"
 
 
-def _codec_for(tp: Any) -> _Codec:
-    """Encoder and decoder for one annotated field type."""
+def _members(cls: type[Enum]) -> _Interned:
+    """An enum's members by value; an unknown value raises ValueError, as ``cls(value)``."""
+    table = _Interned(cls)
+    table.update(cls._value2member_map_)
+    return table
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _templates(tp: Any, namespace: dict[str, Any]) -> _Templates:
+    """Encode and decode expression templates for one annotated field type."""
+
+    def bind(value: Any) -> str:
+        name = f"_c{len(namespace)}"
+        namespace[name] = value
+        return name
+
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) != 1:
             raise TypeError(f"only X | None unions are supported, got {tp}")
-        enc, dec = _codec_for(args[0])
-        return (
-            lambda v: None if v is None else enc(v),
-            lambda r: None if r is None else dec(r),
-        )
+        inner = _templates(args[0], namespace)
+        if inner == _PLAIN:
+            return _PLAIN
+        encoder, decoder = (_compile_expression(t, namespace) for t in inner)
+        return f"{bind(_optional(encoder))}({{}})", f"{bind(_optional(decoder))}({{}})"
     if origin is tuple:
         items = typing.get_args(tp)
-        if len(items) == 2 and items[1] is Ellipsis:
-            enc, dec = _codec_for(items[0])
-            if enc is _identity and dec is _identity:
-                return (list, tuple)
-            return (lambda v: [enc(x) for x in v], lambda r: tuple(dec(x) for x in r))
-        raise TypeError(f"only homogeneous tuple[X, ...] is supported, got {tp}")
+        if len(items) != 2 or items[1] is not Ellipsis:
+            raise TypeError(f"only homogeneous tuple[X, ...] is supported, got {tp}")
+        item = _templates(items[0], namespace)
+        if item == _PLAIN:
+            return "list({})", "tuple({})"
+        item_encode, item_decode = (template.format("v") for template in item)
+        return f"[{item_encode} for v in {{}}]", f"tuple([{item_decode} for v in {{}}])"
     if tp is Money:
-        return (_money_encode, _money_decode)
+        namespace.update(_cny=_CNY_BY_FEN, _int=int, _money=_money_decode)
+        return f"{bind(_money_encode)}({{}})", _MONEY_DECODE
     if tp is Decimal:
-        return (str, Decimal)
+        return "str({})", f"{bind(_Interned(Decimal))}[{{}}]"
     if tp is datetime:
-        return (datetime.isoformat, datetime.fromisoformat)
+        return "{}.isoformat()", f"{bind(_Interned(datetime.fromisoformat))}[{{}}]"
     if tp is date:
-        return (date.isoformat, date.fromisoformat)
+        return "{}.isoformat()", f"{bind(_Interned(date.fromisoformat))}[{{}}]"
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return (lambda v: v.value, tp)
+        return "{}.value", f"{bind(_members(tp))}[{{}}]"
     if tp in (int, str, bool):
-        return (_identity, _identity)
+        return _PLAIN
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return (_encoder_for(tp), _decoder_for(tp))
+        return f"{bind(_encoder_for(tp))}({{}})", f"{bind(_decoder_for(tp))}({{}})"
     raise TypeError(f"the event codec does not know type {tp!r}")
+
+
+def _compile_expression(template: str, namespace: dict[str, Any]) -> Callable[[Any], Any]:
+    """A one-argument function computing ``template`` (for use inside another template)."""
+    function: Callable[[Any], Any] = eval(f"lambda v: {template.format('v')}", namespace)
+    return function
 
 
 def _fields(cls: type[Any]) -> list[tuple[str, Any]]:
@@ -147,51 +211,129 @@ def _fields(cls: type[Any]) -> list[tuple[str, Any]]:
     return [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
 
 
+def _compile(cls: type[Any], name: str, lines: list[str], namespace: dict[str, Any]) -> Any:
+    """Compile ``def name(value):`` with the given body lines."""
+    source = f"def {name}(value):\n" + "".join(f"    {line}\n" for line in lines)
+    exec(compile(source, f"<lendguard codec for {cls.__qualname__}>", "exec"), namespace)
+    return namespace[name]
+
+
 def _encoder_for(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    """A function from an instance of dataclass ``cls`` to a JSON-ready dict."""
     cached = _ENCODERS.get(cls)
     if cached is not None:
         return cached
-    parts = [(name, _codec_for(tp)[0]) for name, tp in _fields(cls)]
-
-    def encode(obj: Any) -> dict[str, Any]:
-        return {name: enc(getattr(obj, name)) for name, enc in parts}
-
+    namespace: dict[str, Any] = {}
+    items = [
+        f"{name!r}: {_templates(tp, namespace)[0].format(f'value.{name}')}"
+        for name, tp in _fields(cls)
+    ]
+    encode: Callable[[Any], dict[str, Any]] = _compile(
+        cls, "encode", ["return {" + ", ".join(items) + "}"], namespace
+    )
     _ENCODERS[cls] = encode
     return encode
 
 
 def _decoder_for(cls: type[Any]) -> Callable[[Any], Any]:
+    """A function from a decoded JSON object to an instance of dataclass ``cls``."""
     cached = _DECODERS.get(cls)
-    if cached is not None:
-        return cached
-    parts = [(name, _codec_for(tp)[1]) for name, tp in _fields(cls)]
-    plain = [name for name, dec in parts if dec is _identity]
-    converted = [(name, dec) for name, dec in parts if dec is not _identity]
+    if cached is None:
+        namespace: dict[str, Any] = {}
+        cached = _DECODERS[cls] = _compile(cls, "decode", _decoding(cls, namespace), namespace)
+    return cached
 
-    def decode(raw: Any) -> Any:
-        kwargs = {name: raw[name] for name in plain}
-        for name, dec in converted:
-            kwargs[name] = dec(raw[name])
-        return cls(**kwargs)
 
-    _DECODERS[cls] = decode
-    return decode
+def _decoding(cls: type[Any], namespace: dict[str, Any]) -> list[str]:
+    """The body of a function from a decoded JSON object ``value`` to an instance of
+    dataclass ``cls``.
+
+    A missing field raises KeyError; extra keys are ignored. A frozen dataclass's own
+    ``__init__`` sets each field through ``object.__setattr__`` (its ``__setattr__``
+    refuses), which costs more than building the rest of the event. So when the class
+    has slots, the ``__init__`` dataclasses generated and no ``__post_init__``, the
+    decoder does what that ``__init__`` does, directly: it allocates the instance and
+    calls each slot's own setter. Any other class is built through its constructor.
+    """
+    namespace.update(_cls=cls, _new=object.__new__)
+    fields = _fields(cls)
+    lines = []
+    arguments = []
+    for n, (name, tp) in enumerate(fields):
+        template = _templates(tp, namespace)[1]
+        if template == "{}":
+            arguments.append(f"value[{name!r}]")
+        else:
+            lines.append(f"f{n} = value[{name!r}]")
+            arguments.append(template.format(f"f{n}"))
+    if not _built_like_its_init(cls):
+        return [*lines, f"return _cls({', '.join(arguments)})"]
+    lines.append("instance = _new(_cls)")
+    for n, ((name, _), argument) in enumerate(zip(fields, arguments, strict=True)):
+        namespace[f"_set{n}"] = cls.__dict__[name].__set__
+        lines.append(f"_set{n}(instance, {argument})")
+    return [*lines, "return instance"]
+
+
+def _built_like_its_init(cls: type[Any]) -> bool:
+    """Whether setting every slot is exactly what constructing ``cls`` does."""
+    init = cls.__dict__.get("__init__")
+    generated = init is not None and getattr(init, "__code__", None) is not None \
+        and init.__code__.co_filename == "<string>"  # dataclasses compiles its methods
+    fields = [f.name for f in dataclasses.fields(cls)]
+    return (
+        generated
+        and not hasattr(cls, "__post_init__")
+        and all(f.init for f in dataclasses.fields(cls))
+        and all(isinstance(cls.__dict__.get(name), types.MemberDescriptorType) for name in fields)
+    )
+
+
+# ---- events ----------------------------------------------------------------------------
 
 
 def encode_event(ev: Event) -> str:
-    """The event's payload as compact JSON."""
-    return json.dumps(_encoder_for(type(ev))(ev), separators=(",", ":"), ensure_ascii=False)
+    """The event's payload as compact JSON (UTF-8 text, nothing escaped that need not be)."""
+    return orjson.dumps(_encoder_for(type(ev))(ev)).decode()
 
 
-def decode_event(type_name: str, version: int, data: str) -> Event:
-    """An event from its stored name, schema version and JSON payload, upcast as needed."""
+def payload_decoder(type_name: str, version: int) -> PayloadDecoder:
+    """The function from a stored payload (JSON text or bytes) of ``type_name`` at schema
+    ``version`` to its event, upcasts included; built once and cached."""
+    cached = _PAYLOAD_DECODERS.get((type_name, version))
+    if cached is not None:
+        return cached
     cls = event_class(type_name)
-    raw: dict[str, Any] = json.loads(data)
-    while version < cls.schema_version:
-        lift = _UPCASTERS.get((type_name, version))
+    lifts: list[Upcast] = []
+    for from_version in range(version, cls.schema_version):
+        lift = _UPCASTERS.get((type_name, from_version))
         if lift is None:
-            raise ValueError(f"no upcaster for {type_name} v{version}")
-        raw = lift(raw)
-        version += 1
-    decoded: Event = _decoder_for(cls)(raw)
-    return decoded
+            raise ValueError(f"no upcaster for {type_name} v{from_version}")
+        lifts.append(lift)
+    if lifts:
+        decode_payload = _lifting_decoder(_decoder_for(cls), lifts)
+    else:  # the common case: JSON straight into the event, in one function
+        namespace: dict[str, Any] = {"_loads": orjson.loads}
+        lines = ["value = _loads(value)", *_decoding(cls, namespace)]
+        decode_payload = _compile(cls, "decode_payload", lines, namespace)
+    _PAYLOAD_DECODERS[(type_name, version)] = decode_payload
+    return decode_payload
+
+
+def _lifting_decoder(decode: Callable[[Any], Any], lifts: list[Upcast]) -> PayloadDecoder:
+    loads = orjson.loads
+
+    def decode_payload(data: str | bytes) -> Event:
+        raw = loads(data)
+        for lift in lifts:
+            raw = lift(raw)
+        decoded: Event = decode(raw)
+        return decoded
+
+    return decode_payload
+
+
+def decode_event(type_name: str, version: int, data: str | bytes) -> Event:
+    """An event from its stored name, schema version and JSON payload, upcast as needed."""
+    decode = _PAYLOAD_DECODERS.get((type_name, version)) or payload_decoder(type_name, version)
+    return decode(data)

@@ -130,6 +130,23 @@ class Money:
         return format_fen(self.fen, self.currency)
 
 
+_SET_FEN = Money.__dict__["fen"].__set__
+_SET_CURRENCY = Money.__dict__["currency"].__set__
+
+
+def _money_from_valid_fen(fen: int, currency: str = DEFAULT_CURRENCY) -> Money:
+    """Money built without the checks, for the event codec only.
+
+    The caller guarantees what ``Money.__post_init__`` would check: ``fen`` is exactly an
+    ``int`` and ``currency`` a valid code. It is about three times faster than ``Money()``
+    and replay builds millions of amounts. Everyone else uses the constructor.
+    """
+    money = object.__new__(Money)
+    _SET_FEN(money, fen)  # the slots' own setters: the frozen __setattr__ is bypassed
+    _SET_CURRENCY(money, currency)
+    return money
+
+
 def format_fen(fen: int, currency: str = DEFAULT_CURRENCY) -> str:
     """``1234`` -> ``"CNY 12.34"``; negative amounts keep their sign."""
     sign = "-" if fen < 0 else ""

@@ -13,7 +13,6 @@ import queue
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple
 from itertools import count, islice
 from pathlib import Path
 
@@ -139,6 +138,28 @@ def test_read_all_is_lazy_and_batched(store: EventStore) -> None:
 
     assert [e.position for e in events] == list(range(2, 12))
     assert [e.position for e in islice(store.read_all(3, batch_size=2), 3)] == [4, 5, 6]
+
+
+def test_read_all_rows_is_read_all_cut_to_what_a_fold_needs(store: EventStore) -> None:
+    for n in range(7):
+        store.append([write(f"acct-{n % 3}", n // 3, new_event())])
+    expected = [(e.position, e.stream_id, e.seq, e.type, e.version, e.data)
+                for e in store.read_all()]
+
+    pages = list(store.read_all_rows(batch_size=3))
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [row for page in pages for row in page] == expected
+    assert [row for page in store.read_all_rows(after_position=5) for row in page] == (
+        expected[5:]
+    )
+    assert list(store.read_all_rows(after_position=7)) == []
+    # The contract's own implementation, for adapters that do not answer it themselves.
+    assert [row for page in EventStore.read_all_rows(store, 2, 4) for row in page] == (
+        expected[2:]
+    )
+    with pytest.raises(ValueError):
+        store.read_all_rows(batch_size=0)
 
 
 def test_last_position(store: EventStore) -> None:
@@ -476,7 +497,7 @@ def test_random_appends_keep_the_log_contiguous_and_adapters_agree(
             outcomes.append(apply_operations(store, ops))
             check_log_invariants(store)
             logs.append(
-                ([astuple(e) for e in store.read_all()], store.streams(), store.last_position())
+                ([tuple(e) for e in store.read_all()], store.streams(), store.last_position())
             )
 
     assert outcomes[0] == outcomes[1]

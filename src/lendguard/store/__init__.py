@@ -9,6 +9,7 @@ from __future__ import annotations
 from lendguard.store.base import (
     AppendResult,
     CommandRecord,
+    EventRow,
     EventStore,
     IdempotencyKey,
     NewEvent,
@@ -35,6 +36,7 @@ def open_store(url: str) -> EventStore:
 __all__ = [
     "AppendResult",
     "CommandRecord",
+    "EventRow",
     "EventStore",
     "IdempotencyKey",
     "NewEvent",

@@ -32,6 +32,7 @@ from lendguard.errors import ConcurrencyConflict, IdempotencyConflict, StoreErro
 from lendguard.store.base import (
     AppendResult,
     CommandRecord,
+    EventRow,
     EventStore,
     IdempotencyKey,
     StoredEvent,
@@ -78,6 +79,7 @@ _SCHEMA = (
 )
 
 _EventRow = tuple[int, str, int, str, str, int, str, str, str, str]
+_make_stored_event = StoredEvent._make
 _StreamRow = tuple[str, int, str, str]
 
 
@@ -95,6 +97,7 @@ class _Statements:
     select_command: sql.Composed
     select_stream: sql.Composed
     select_batch: sql.Composed
+    select_rows: sql.Composed
     select_stream_info: sql.Composed
 
     @classmethod
@@ -153,6 +156,10 @@ class _Statements:
             ),
             select_batch=compose(
                 "SELECT {columns} FROM {events} WHERE position > %s ORDER BY position LIMIT %s"
+            ),
+            select_rows=compose(
+                "SELECT position, stream_id, seq, type, version, data FROM {events} "
+                "WHERE position > %s ORDER BY position LIMIT %s"
             ),
             select_stream_info=compose(
                 "SELECT stream_id, version, category, customer_id FROM {streams}"
@@ -261,7 +268,7 @@ class PostgresEventStore(EventStore):
         with _postgres_errors("read_stream"), self._lock, self._conn.cursor() as cur:
             cur.execute(self._sql.select_stream, (stream_id, after_seq))
             rows = cur.fetchall()
-        return list(starmap(StoredEvent, rows))
+        return list(map(_make_stored_event, rows))
 
     def read_all(self, after_position: int = 0, batch_size: int = 10_000) -> Iterator[StoredEvent]:
         if batch_size < 1:
@@ -269,14 +276,29 @@ class PostgresEventStore(EventStore):
         return self._read_batches(after_position, batch_size)
 
     def _read_batches(self, after_position: int, batch_size: int) -> Iterator[StoredEvent]:
-        # Keyset batches: positions commit in order (see the module docstring), so reading
+        for rows in self._pages(self._sql.select_batch, after_position, batch_size):
+            yield from map(_make_stored_event, rows)
+
+    def read_all_rows(
+        self, after_position: int = 0, batch_size: int = 10_000
+    ) -> Iterator[list[EventRow]]:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        return self._pages(self._sql.select_rows, after_position, batch_size)
+
+    def _pages(
+        self, query: sql.Composed, after_position: int, batch_size: int
+    ) -> Iterator[list[Any]]:
+        # Keyset pages: positions commit in order (see the module docstring), so reading
         # past the last position seen never skips an event, and nothing stays open between
-        # batches for a slow consumer to hold.
+        # pages for a slow consumer to hold. Every query paged here selects the position
+        # first.
         while True:
             with _postgres_errors("read_all"), self._lock, self._conn.cursor() as cur:
-                cur.execute(self._sql.select_batch, (after_position, batch_size))
+                cur.execute(query, (after_position, batch_size))
                 rows = cur.fetchall()
-            yield from starmap(StoredEvent, rows)
+            if rows:
+                yield rows
             if len(rows) < batch_size:
                 return
             after_position = rows[-1][0]

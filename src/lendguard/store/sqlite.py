@@ -9,6 +9,26 @@ so they are gap-free and in commit order.
 ``synchronous=NORMAL``: a commit survives a crash of the process, and an OS crash or power
 loss can lose only the last transactions, never corrupt the file.
 
+The layout is shaped for appending. A B-tree keyed by something random (an account id, a
+random UUID) takes new entries on pages all over the tree, so every transaction dirties,
+logs and later checkpoints most of its pages. With the log in position order and two such
+indexes, ``UNIQUE (stream_id, seq)`` and ``UNIQUE (event_id)``, an append cost about three
+times what writing the rows alone costs. So:
+
+- A stream's events are chained, not indexed: each event records ``previous``, the
+  position of its stream's event before it (0 for the first), and the ``streams`` row
+  records the stream's ``version`` and ``last_position``. ``read_stream`` walks the chain
+  back from the last position, one rowid lookup per event, in one recursive query. The
+  last line of defence against two writers appending the same version, which a unique
+  ``(stream_id, seq)`` index used to be, is the ``streams`` update: a compare-and-set
+  (``... WHERE version = <the version the plan read>``), and a write whose update misses
+  is rolled back as a ``ConcurrencyConflict``. Under the write lock it never misses; it is
+  there for a writer that got past the lock by a bug.
+- Event ids stay ``UNIQUE``. Time-ordered ids (UUIDv7 and the like) land at the right edge
+  of that index and cost little; random ones (UUIDv4, or the v5 ids the ``Ledger`` derives
+  from idempotency keys) cost one random index insert each, which is most of what a bulk
+  append of them costs. Bulk loaders should use time-ordered ids.
+
 One connection per store, guarded by a lock, so a store may be shared between threads but
 each call runs alone. Nothing domain-specific lives here: payloads are opaque JSON text.
 """
@@ -21,11 +41,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import starmap
+from typing import Any
 
 from lendguard.errors import ConcurrencyConflict, IdempotencyConflict, StoreError
 from lendguard.store.base import (
     AppendResult,
     CommandRecord,
+    EventRow,
     EventStore,
     IdempotencyKey,
     StoredEvent,
@@ -33,56 +55,87 @@ from lendguard.store.base import (
     StreamWrite,
 )
 
+# Kept in PRAGMA user_version; a file with another layout is refused when opened.
+SCHEMA_VERSION = 2
+
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS events (
-        position INTEGER PRIMARY KEY,
-        stream_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        event_id TEXT NOT NULL UNIQUE,
-        type TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        data TEXT NOT NULL,
-        occurred_at TEXT NOT NULL,
-        caused_by TEXT NOT NULL,
-        command_key TEXT NOT NULL DEFAULT '',
-        UNIQUE (stream_id, seq)
-    )""",
     """CREATE TABLE IF NOT EXISTS streams (
-        stream_id TEXT PRIMARY KEY,
+        stream_no INTEGER PRIMARY KEY,
+        stream_id TEXT NOT NULL UNIQUE,
         version INTEGER NOT NULL,
+        last_position INTEGER NOT NULL,
         category TEXT NOT NULL,
         customer_id TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS streams_category ON streams (category)",
     "CREATE INDEX IF NOT EXISTS streams_customer ON streams (customer_id)",
+    """CREATE TABLE IF NOT EXISTS events (
+        position INTEGER PRIMARY KEY,
+        stream_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        caused_by TEXT NOT NULL,
+        command_key TEXT NOT NULL,
+        previous INTEGER NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id)",
     """CREATE TABLE IF NOT EXISTS commands (
         key TEXT PRIMARY KEY,
         fingerprint TEXT NOT NULL,
         positions TEXT NOT NULL
     )""",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
 _EVENT_COLUMNS = (
     "position, stream_id, seq, event_id, type, version, data, occurred_at, caused_by, command_key"
 )
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# Category and customer are recorded when the stream is created; later writes move the version.
-_UPSERT_STREAM = (
-    "INSERT INTO streams (stream_id, version, category, customer_id) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version"
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}, previous) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SELECT_VERSIONS = (
-    "SELECT stream_id, version FROM streams WHERE stream_id IN (SELECT value FROM json_each(?))"
+_INSERT_STREAM = (
+    "INSERT INTO streams (stream_no, stream_id, version, last_position, category, customer_id) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+# The compare-and-set that guards each stream's version (see the module docstring).
+_MOVE_STREAM = (
+    "UPDATE streams SET version = ?, last_position = ? WHERE stream_no = ? AND version = ?"
+)
+_SELECT_STREAMS = (
+    "SELECT stream_id, stream_no, version, last_position FROM streams "
+    "WHERE stream_id IN (SELECT value FROM json_each(?))"
+)
+_SELECT_LAST_NUMBERS = (
+    "SELECT (SELECT COALESCE(MAX(position), 0) FROM events), "
+    "(SELECT COALESCE(MAX(stream_no), 0) FROM streams)"
 )
 _SELECT_LAST_POSITION = "SELECT COALESCE(MAX(position), 0) FROM events"
 _SELECT_COMMAND = "SELECT key, fingerprint, positions FROM commands WHERE key = ?"
 _INSERT_COMMAND = "INSERT INTO commands (key, fingerprint, positions) VALUES (?, ?, ?)"
-_SELECT_STREAM = f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = ? AND seq > ? ORDER BY seq"
+# Back along the chain from the stream's last event while seq > after_seq (?2).
+_SELECT_STREAM = f"""WITH RECURSIVE chain AS (
+    SELECT e.*
+    FROM streams AS s JOIN events AS e ON e.position = s.last_position
+    WHERE s.stream_id = ?1 AND s.version > ?2
+    UNION ALL
+    SELECT e.* FROM chain AS c JOIN events AS e ON e.position = c.previous
+    WHERE c.seq - 1 > ?2
+)
+SELECT {_EVENT_COLUMNS} FROM chain ORDER BY seq"""
 _SELECT_BATCH = f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+_SELECT_ROWS = (
+    "SELECT position, stream_id, seq, type, version, data FROM events "
+    "WHERE position > ? ORDER BY position LIMIT ?"
+)
 _SELECT_STREAM_INFO = "SELECT stream_id, version, category, customer_id FROM streams"
 
-_EventRow = tuple[int, str, int, str, str, int, str, str, str, str]
-_StreamRow = tuple[str, int, str, str]
+_EventRecord = tuple[int, str, int, str, str, int, str, str, str, str, int]
+_make_stored_event = StoredEvent._make
 
 
 class SQLiteEventStore(EventStore):
@@ -107,27 +160,38 @@ class SQLiteEventStore(EventStore):
             raise StoreError(f"cannot open SQLite event store {path!r}: {e}") from e
         try:
             self._configure(busy_timeout)
-            with self._write():
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-        except sqlite3.Error as e:
+            with _sqlite_errors("prepare the schema"), self._write():
+                self._create_schema()
+        except StoreError:
             self._db.close()
-            raise StoreError(f"cannot prepare SQLite event store {path!r}: {e}") from e
+            raise
 
     def _configure(self, busy_timeout: float) -> None:
         db = self._db
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        db.execute("PRAGMA journal_mode = WAL")  # answers 'memory' for ':memory:', which is fine
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA cache_size = -65536")  # 64 MiB: replays read the whole log
-        db.execute("PRAGMA mmap_size = 268435456")
-        db.execute("PRAGMA temp_store = MEMORY")
-        # Bulk appends dirty the same index pages (event ids, stream/seq) batch after batch.
-        # Checkpointing every ~40 MiB of WAL instead of SQLite's default ~4 MiB copies each
-        # of them into the database file once rather than several times; the size limit
-        # truncates the WAL file back after a checkpoint.
-        db.execute("PRAGMA wal_autocheckpoint = 10000")
-        db.execute("PRAGMA journal_size_limit = 67108864")
+        with _sqlite_errors("configure the connection"):
+            db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            db.execute("PRAGMA journal_mode = WAL")  # 'memory' for ':memory:', which is fine
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA cache_size = -65536")  # 64 MiB: replays read the whole log
+            db.execute("PRAGMA mmap_size = 268435456")
+            db.execute("PRAGMA temp_store = MEMORY")
+            # Checkpointing every ~40 MiB of WAL instead of SQLite's default ~4 MiB copies
+            # pages that bulk appends dirty again and again (the event-key index, the
+            # streams table) into the database file, and syncs it, once rather than
+            # several times; the size limit truncates the WAL back after a checkpoint.
+            db.execute("PRAGMA wal_autocheckpoint = 10000")
+            db.execute("PRAGMA journal_size_limit = 67108864")
+
+    def _create_schema(self) -> None:
+        (found,) = self._db.execute("PRAGMA user_version").fetchone()
+        tables = self._db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        if tables and found != SCHEMA_VERSION:
+            raise StoreError(
+                f"SQLite event store {self.path!r} has layout version {found}; this "
+                f"lendguard reads version {SCHEMA_VERSION}"
+            )
+        for statement in _SCHEMA:
+            self._db.execute(statement)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -171,37 +235,53 @@ class SQLiteEventStore(EventStore):
                 raise
 
     def _plan(self, batches: Sequence[Sequence[StreamWrite]]) -> _WritePlan:
-        stream_ids = sorted({write.stream_id for writes in batches for write in writes})
-        versions: dict[str, int] = dict(
-            self._db.execute(_SELECT_VERSIONS, (json.dumps(stream_ids),)).fetchall()
-        )
-        (last_position,) = self._db.execute(_SELECT_LAST_POSITION).fetchone()
-        return _WritePlan(versions, last_position)
+        stream_ids = list({write.stream_id: None for writes in batches for write in writes})
+        known = self._db.execute(_SELECT_STREAMS, (json.dumps(stream_ids),)).fetchall()
+        last_position, last_stream_no = self._db.execute(_SELECT_LAST_NUMBERS).fetchone()
+        return _WritePlan(known, last_position, last_stream_no)
 
     def _insert(self, plan: _WritePlan) -> None:
-        if plan.event_rows:
-            self._db.executemany(_INSERT_EVENT, plan.event_rows)
-            self._db.executemany(_UPSERT_STREAM, plan.stream_rows())
+        if not plan.records:
+            return
+        if plan.created:
+            self._db.executemany(_INSERT_STREAM, plan.created_streams())
+        moves = plan.stream_moves()
+        if moves and self._db.executemany(_MOVE_STREAM, moves).rowcount != len(moves):
+            raise ConcurrencyConflict("another writer moved a stream this write read")
+        self._db.executemany(_INSERT_EVENT, plan.records)
 
     # -- reading ------------------------------------------------------------------------
 
     def read_stream(self, stream_id: str, after_seq: int = 0) -> list[StoredEvent]:
         with _sqlite_errors("read_stream"), self._lock:
             rows = self._db.execute(_SELECT_STREAM, (stream_id, after_seq)).fetchall()
-        return list(starmap(StoredEvent, rows))
+        return list(map(_make_stored_event, rows))
 
     def read_all(self, after_position: int = 0, batch_size: int = 10_000) -> Iterator[StoredEvent]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        return self._read_batches(after_position, batch_size)
+        return self._read_all(after_position, batch_size)
 
-    def _read_batches(self, after_position: int, batch_size: int) -> Iterator[StoredEvent]:
-        # Keyset batches rather than one open cursor: nothing is held between batches, so
-        # a slow consumer never keeps a read transaction (and the WAL) pinned.
+    def _read_all(self, after_position: int, batch_size: int) -> Iterator[StoredEvent]:
+        for rows in self._pages(_SELECT_BATCH, after_position, batch_size):
+            yield from map(_make_stored_event, rows)
+
+    def read_all_rows(
+        self, after_position: int = 0, batch_size: int = 10_000
+    ) -> Iterator[list[EventRow]]:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        return self._pages(_SELECT_ROWS, after_position, batch_size)
+
+    def _pages(self, query: str, after_position: int, batch_size: int) -> Iterator[list[Any]]:
+        # Keyset pages rather than one open cursor: nothing is held between pages, so a
+        # slow consumer never keeps a read transaction (and the WAL) pinned. Every query
+        # paged here selects the position first.
         while True:
             with _sqlite_errors("read_all"), self._lock:
-                rows = self._db.execute(_SELECT_BATCH, (after_position, batch_size)).fetchall()
-            yield from starmap(StoredEvent, rows)
+                rows = self._db.execute(query, (after_position, batch_size)).fetchall()
+            if rows:
+                yield rows
             if len(rows) < batch_size:
                 return
             after_position = rows[-1][0]
@@ -257,15 +337,20 @@ class SQLiteEventStore(EventStore):
 class _WritePlan:
     """Turns commands' stream writes into rows, checking expected versions on the way.
 
-    ``versions`` holds the committed version of every stream the commands touch (missing:
-    0) and is advanced as events are planned, so a later command in the same transaction
-    must expect the version an earlier one left behind.
+    ``streams`` maps every stream the commands touch to ``[stream_no, committed version,
+    planned version, planned last position]``; the planned figures advance as events are
+    planned, so a later command in the same transaction must expect the version an
+    earlier one left behind. Streams met for the first time are numbered after the
+    highest ``stream_no`` in use and start at version 0.
     """
 
-    def __init__(self, versions: dict[str, int], last_position: int) -> None:
-        self.versions = versions
+    def __init__(
+        self, known: list[tuple[str, int, int, int]], last_position: int, last_stream_no: int
+    ) -> None:
+        self.streams = {row[0]: [row[1], row[2], row[2], row[3]] for row in known}
         self.position = last_position
-        self.event_rows: list[_EventRow] = []
+        self.last_stream_no = last_stream_no
+        self.records: list[_EventRecord] = []
         self.created: dict[str, tuple[str, str]] = {}
 
     def add_command(self, writes: Sequence[StreamWrite], command_key: str) -> tuple[int, ...]:
@@ -276,44 +361,46 @@ class _WritePlan:
 
     def _add_write(self, write: StreamWrite, command_key: str) -> None:
         stream_id = write.stream_id
-        seq = self.versions.get(stream_id, 0)
-        if write.expected_version != seq:
+        stream = self.streams.get(stream_id)
+        version = 0 if stream is None else stream[2]
+        if write.expected_version != version:
             raise ConcurrencyConflict(
-                f"stream {stream_id!r} is at version {seq}, "
+                f"stream {stream_id!r} is at version {version}, "
                 f"the command expected version {write.expected_version}"
             )
-        if not write.events:
+        events = write.events
+        if not events:
             return
-        if seq == 0 and stream_id not in self.created:
+        if stream is None:
+            self.last_stream_no += 1
+            stream = self.streams[stream_id] = [self.last_stream_no, 0, 0, 0]
             self.created[stream_id] = (write.category, write.customer_id)
-        rows = self.event_rows
         position = self.position
-        for event in write.events:
+        previous = stream[3]
+        for event in events:
             position += 1
-            seq += 1
-            rows.append(
-                (
-                    position,
-                    stream_id,
-                    seq,
-                    event.event_id,
-                    event.type,
-                    event.version,
-                    event.data,
-                    event.occurred_at,
-                    event.caused_by,
-                    command_key,
-                )
-            )
-        self.position = position
-        self.versions[stream_id] = seq
+            version += 1
+            self.records.append((
+                position, stream_id, version, event.event_id, event.type, event.version,
+                event.data, event.occurred_at, event.caused_by, command_key, previous,
+            ))
+            previous = position
+        self.position = stream[3] = position
+        stream[2] = version
 
-    def stream_rows(self) -> list[_StreamRow]:
-        """One upsert row per touched stream, with its final version."""
-        touched = dict.fromkeys(row[1] for row in self.event_rows)
+    def created_streams(self) -> list[tuple[int, str, int, int, str, str]]:
+        """Rows for the streams this plan creates, at version 0: the moves take them on."""
         return [
-            (stream_id, self.versions[stream_id], *self.created.get(stream_id, ("", "")))
-            for stream_id in touched
+            (self.streams[stream_id][0], stream_id, 0, 0, category, customer)
+            for stream_id, (category, customer) in self.created.items()
+        ]
+
+    def stream_moves(self) -> list[tuple[int, int, int, int]]:
+        """(version, last position, stream_no, version read) of every stream that moved."""
+        return [
+            (planned, last, stream_no, committed)
+            for stream_no, committed, planned, last in self.streams.values()
+            if planned != committed
         ]
 
 
@@ -335,7 +422,7 @@ def _decode_positions(text: str) -> tuple[int, ...]:
 
 @contextmanager
 def _sqlite_errors(action: str) -> Iterator[None]:
-    """Map sqlite3 failures to typed errors; unique constraints are the last defence."""
+    """Map sqlite3 failures to typed errors; constraints are the last defence."""
     try:
         yield
     except sqlite3.IntegrityError as e:
@@ -346,7 +433,7 @@ def _sqlite_errors(action: str) -> Iterator[None]:
 
 def _integrity_error(action: str, error: sqlite3.IntegrityError) -> Exception:
     message = str(error)
-    if "events.stream_id, events.seq" in message or "events.position" in message:
+    if "events.position" in message or "streams.stream_id" in message:
         return ConcurrencyConflict(f"another writer appended first ({message})")
     if "commands.key" in message:
         return IdempotencyConflict(f"the idempotency key was used concurrently ({message})")
