@@ -45,6 +45,14 @@ class Status(StrEnum):
     WRITTEN_OFF = "written_off"
 
 
+_COMMON_TYPES: frozenset[type[Event]] = frozenset({
+    LimitChanged, AccountFrozen, AccountUnfrozen, AccountClosed, RepaymentInitiated,
+    RepaymentFailed, ClosureRequested, ClosureCodeIssued, ClosureCodeAccepted,
+    ClosureCodeRejected, ClosureLocked, RepaymentReceived, AccountWrittenOff,
+    CreditBalanceRefunded, DelinquencyChanged,
+})
+
+
 def accrue(base: int, daily_rate: Decimal, start: date, end: date) -> int:
     """Simple interest on ``base`` fen for ``end - start`` days (each day after ``start``
     up to and including ``end``), rounded half-up to the fen."""
@@ -130,7 +138,10 @@ class AccountState:
         raise NotImplementedError
 
     def apply_common(self, ev: Event) -> bool:
-        """Fold a shared event; False if ``ev`` is not one of them."""
+        """Fold a shared event; False if ``ev`` is not one of them (or the product must
+        fold it too)."""
+        if type(ev) not in _COMMON_TYPES:  # the hot path of every replay
+            return False
         if isinstance(ev, LimitChanged):
             self.limit = ev.new_limit.fen
         elif isinstance(ev, AccountFrozen):

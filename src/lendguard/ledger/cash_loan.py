@@ -22,9 +22,10 @@ instalment (same term).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from lendguard.errors import (
     AccountAlreadyExists,
@@ -216,30 +217,54 @@ class CashLoanState(AccountState):
     def apply(self, ev: Event) -> None:
         if self.apply_common(ev):
             return
-        if isinstance(ev, LoanDrawn):
-            self.loans[ev.loan_id] = Loan(ev)
-        elif isinstance(ev, (InterestCharged | InstalmentFellDue, LoanPrepaid)):
-            self.loans[ev.loan_id].apply(ev)
-        elif isinstance(ev, PenaltyInterestCharged):
-            self._loan_of(ev.item).apply(ev)
-        elif isinstance(ev, RepaymentReceived):
-            for part in ev.allocations:
-                self._loan_of(part.item).apply_allocation(part)
-            self.credit_balance += ev.to_credit_balance.fen
-        elif isinstance(ev, CreditBalanceApplied):
-            for part in ev.allocations:
-                self._loan_of(part.item).apply_allocation(part)
-            self.credit_balance -= ev.amount.fen
-        elif isinstance(ev, AccountWrittenOff):
-            self.status = Status.WRITTEN_OFF
-            for loan in self.loans.values():
-                loan.write_off()
-        elif isinstance(ev, CashLoanAccountOpened):
-            self.customer_id = ev.customer_id
-            self.limit = ev.limit.fen
-            self.currency = ev.limit.currency
-            self.terms = ev.terms
-            self.opened_on = ev.on
+        handler = _HANDLERS.get(type(ev))
+        if handler is not None:
+            handler(self, ev)
+
+    def _apply_drawdown(self, ev: LoanDrawn) -> None:
+        self.loans[ev.loan_id] = Loan(ev)
+
+    def _apply_to_loan(self, ev: InterestCharged | InstalmentFellDue | LoanPrepaid) -> None:
+        self.loans[ev.loan_id].apply(ev)
+
+    def _apply_penalty(self, ev: PenaltyInterestCharged) -> None:
+        self._loan_of(ev.item).apply(ev)
+
+    def _apply_repayment(self, ev: RepaymentReceived) -> None:
+        for part in ev.allocations:
+            self._loan_of(part.item).apply_allocation(part)
+        self.credit_balance += ev.to_credit_balance.fen
+
+    def _apply_credit_applied(self, ev: CreditBalanceApplied) -> None:
+        for part in ev.allocations:
+            self._loan_of(part.item).apply_allocation(part)
+        self.credit_balance -= ev.amount.fen
+
+    def _apply_write_off(self, ev: AccountWrittenOff) -> None:
+        self.status = Status.WRITTEN_OFF
+        for loan in self.loans.values():
+            loan.write_off()
+
+    def _apply_opening(self, ev: CashLoanAccountOpened) -> None:
+        self.customer_id = ev.customer_id
+        self.limit = ev.limit.fen
+        self.currency = ev.limit.currency
+        self.terms = ev.terms
+        self.opened_on = ev.on
+
+
+# One fold function per event type: replay looks it up once per event.
+_HANDLERS: dict[type[Event], Callable[[CashLoanState, Any], None]] = {
+    LoanDrawn: CashLoanState._apply_drawdown,
+    InterestCharged: CashLoanState._apply_to_loan,
+    InstalmentFellDue: CashLoanState._apply_to_loan,
+    LoanPrepaid: CashLoanState._apply_to_loan,
+    PenaltyInterestCharged: CashLoanState._apply_penalty,
+    RepaymentReceived: CashLoanState._apply_repayment,
+    CreditBalanceApplied: CashLoanState._apply_credit_applied,
+    AccountWrittenOff: CashLoanState._apply_write_off,
+    CashLoanAccountOpened: CashLoanState._apply_opening,
+}
 
 
 def fold(account_id: str, events: Iterable[Event]) -> CashLoanState:

@@ -15,9 +15,10 @@ state and return events or raise a typed error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from lendguard.errors import (
     AccountAlreadyExists,
@@ -233,39 +234,39 @@ class CreditLineState(AccountState):
     def apply(self, ev: Event) -> None:
         if self.apply_common(ev):
             return
-        if isinstance(ev, PurchaseMade):
-            self.orders[ev.order_id] = Order(ev)
-        elif isinstance(ev, PurchaseSettled):
-            order = self.orders[ev.order_id]
-            order.stage = "unbilled"
-            order.settled_on = ev.on
-        elif isinstance(ev, PurchaseRefunded):
-            self._apply_refund(ev)
-        elif isinstance(ev, PenaltyInterestCharged):
-            st = self.statements[ev.item]
-            st.penalty += ev.amount.fen
-            st.penalty_from = ev.to_date
-        elif isinstance(ev, StatementIssued):
-            self._apply_statement(ev)
-        elif isinstance(ev, InstalmentPlanCreated):
-            self._apply_plan(ev)
-        elif isinstance(ev, RepaymentReceived):
-            self._apply_repayment(ev)
-        elif isinstance(ev, CreditBalanceApplied):
-            self._apply_allocations(ev.allocations, ev.on)
-            self.credit_balance -= ev.amount.fen
-        elif isinstance(ev, AccountWrittenOff):
-            self._apply_write_off()
-        elif isinstance(ev, DisputeOpened):
-            self.disputes[ev.dispute_id] = ev
-        elif isinstance(ev, DisputeResolved):
-            self.disputes.pop(ev.dispute_id, None)
-        elif isinstance(ev, CreditLineOpened):
-            self.customer_id = ev.customer_id
-            self.limit = ev.limit.fen
-            self.currency = ev.limit.currency
-            self.terms = ev.terms
-            self.opened_on = ev.on
+        handler = _HANDLERS.get(type(ev))
+        if handler is not None:
+            handler(self, ev)
+
+    def _apply_purchase(self, ev: PurchaseMade) -> None:
+        self.orders[ev.order_id] = Order(ev)
+
+    def _apply_settlement(self, ev: PurchaseSettled) -> None:
+        order = self.orders[ev.order_id]
+        order.stage = "unbilled"
+        order.settled_on = ev.on
+
+    def _apply_penalty(self, ev: PenaltyInterestCharged) -> None:
+        st = self.statements[ev.item]
+        st.penalty += ev.amount.fen
+        st.penalty_from = ev.to_date
+
+    def _apply_credit_applied(self, ev: CreditBalanceApplied) -> None:
+        self._apply_allocations(ev.allocations, ev.on)
+        self.credit_balance -= ev.amount.fen
+
+    def _apply_dispute(self, ev: DisputeOpened) -> None:
+        self.disputes[ev.dispute_id] = ev
+
+    def _apply_resolution(self, ev: DisputeResolved) -> None:
+        self.disputes.pop(ev.dispute_id, None)
+
+    def _apply_opening(self, ev: CreditLineOpened) -> None:
+        self.customer_id = ev.customer_id
+        self.limit = ev.limit.fen
+        self.currency = ev.limit.currency
+        self.terms = ev.terms
+        self.opened_on = ev.on
 
     def _apply_refund(self, ev: PurchaseRefunded) -> None:
         order = self.orders[ev.order_id]
@@ -362,7 +363,7 @@ class CreditLineState(AccountState):
             st.paid += credited
             on_statements -= credited
 
-    def _apply_write_off(self) -> None:
+    def _apply_write_off(self, ev: AccountWrittenOff) -> None:
         self.status = Status.WRITTEN_OFF
         for st in self.statements.values():
             st.principal = st.fee = st.penalty = st.instalment_principal = 0
@@ -372,6 +373,23 @@ class CreditLineState(AccountState):
         for order in self.orders.values():
             if order.stage == "unbilled":
                 order.stage = "written_off"
+
+
+# One fold function per event type: replay looks it up once per event.
+_HANDLERS: dict[type[Event], Callable[[CreditLineState, Any], None]] = {
+    PurchaseMade: CreditLineState._apply_purchase,
+    PurchaseSettled: CreditLineState._apply_settlement,
+    PurchaseRefunded: CreditLineState._apply_refund,
+    PenaltyInterestCharged: CreditLineState._apply_penalty,
+    StatementIssued: CreditLineState._apply_statement,
+    InstalmentPlanCreated: CreditLineState._apply_plan,
+    RepaymentReceived: CreditLineState._apply_repayment,
+    CreditBalanceApplied: CreditLineState._apply_credit_applied,
+    AccountWrittenOff: CreditLineState._apply_write_off,
+    DisputeOpened: CreditLineState._apply_dispute,
+    DisputeResolved: CreditLineState._apply_resolution,
+    CreditLineOpened: CreditLineState._apply_opening,
+}
 
 
 def _reduce_from_end(parts: list[int], amount: int) -> None:
