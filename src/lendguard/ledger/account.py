@@ -8,9 +8,11 @@ and return new events or raise a typed error. Decisions never modify the state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, ClassVar
 
 from lendguard.errors import AccountNotActive, InvalidAmount, InvalidCommand
 from lendguard.events import Event
@@ -45,12 +47,93 @@ class Status(StrEnum):
     WRITTEN_OFF = "written_off"
 
 
-_COMMON_TYPES: frozenset[type[Event]] = frozenset({
-    LimitChanged, AccountFrozen, AccountUnfrozen, AccountClosed, RepaymentInitiated,
-    RepaymentFailed, ClosureRequested, ClosureCodeIssued, ClosureCodeAccepted,
-    ClosureCodeRejected, ClosureLocked, RepaymentReceived, AccountWrittenOff,
-    CreditBalanceRefunded, DelinquencyChanged,
-})
+
+
+def _limit_changed(state: AccountState, ev: LimitChanged) -> None:
+    state.limit = ev.new_limit.fen
+
+
+def _frozen(state: AccountState, ev: AccountFrozen) -> None:
+    state.status = Status.FROZEN
+
+
+def _unfrozen(state: AccountState, ev: AccountUnfrozen) -> None:
+    state.status = Status.ACTIVE
+
+
+def _closed(state: AccountState, ev: AccountClosed) -> None:
+    state.status = Status.CLOSED
+    state.closed = ev
+
+
+def _repayment_initiated(state: AccountState, ev: RepaymentInitiated) -> None:
+    state.in_flight[ev.repayment_id] = ev.amount.fen
+
+
+def _repayment_failed(state: AccountState, ev: RepaymentFailed) -> None:
+    state.in_flight.pop(ev.repayment_id, None)
+
+
+def _closure_requested(state: AccountState, ev: ClosureRequested) -> None:
+    state.closure = ClosureProgress(ev.request_id)
+
+
+def _code_issued(state: AccountState, ev: ClosureCodeIssued) -> None:
+    if state.closure is not None:
+        state.closure.issue(ev)
+
+
+def _code_accepted(state: AccountState, ev: ClosureCodeAccepted) -> None:
+    if state.closure is not None:
+        state.closure.accepted_at = datetime.fromisoformat(ev.at)
+    state.code_failures = 0
+
+
+def _code_rejected(state: AccountState, ev: ClosureCodeRejected) -> None:
+    state.code_failures = ev.failures
+
+
+def _locked(state: AccountState, ev: ClosureLocked) -> None:
+    state.locked_until = datetime.fromisoformat(ev.until)
+    state.code_failures = 0
+    state.closure = None
+
+
+def _credit_refunded(state: AccountState, ev: CreditBalanceRefunded) -> None:
+    state.credit_balance -= ev.amount.fen
+
+
+def _delinquency(state: AccountState, ev: DelinquencyChanged) -> None:
+    state.bucket = ev.new_bucket
+
+
+def received(state: AccountState, ev: RepaymentReceived) -> None:
+    """What every product does with a repayment before allocating it."""
+    state.in_flight.pop(ev.repayment_id, None)
+    state.recovered += ev.recovered.fen
+
+
+def written_off(state: AccountState, ev: AccountWrittenOff) -> None:
+    """What every product does at write-off before clearing its own balances."""
+    state.written_off += ev.principal.fen + ev.interest.fen + ev.fees.fen + ev.penalties.fen
+    state.status = Status.WRITTEN_OFF
+
+
+COMMON_HANDLERS: dict[type[Event], Callable[[Any, Any], None]] = {
+    LimitChanged: _limit_changed,
+    AccountFrozen: _frozen,
+    AccountUnfrozen: _unfrozen,
+    AccountClosed: _closed,
+    RepaymentInitiated: _repayment_initiated,
+    RepaymentFailed: _repayment_failed,
+    ClosureRequested: _closure_requested,
+    ClosureCodeIssued: _code_issued,
+    ClosureCodeAccepted: _code_accepted,
+    ClosureCodeRejected: _code_rejected,
+    ClosureLocked: _locked,
+    CreditBalanceRefunded: _credit_refunded,
+    DelinquencyChanged: _delinquency,
+}
 
 
 def accrue(base: int, daily_rate: Decimal, start: date, end: date) -> int:
@@ -121,9 +204,15 @@ class AccountState:
         self.written_off = 0
         self.recovered = 0
 
+    # Fold functions by event type; each product adds its own to these shared ones.
+    handlers: ClassVar[dict[type[Event], Callable[[Any, Any], None]]] = {}
+
     def apply(self, ev: Event) -> None:
-        """Fold one event into the state (each product overrides this)."""
-        raise NotImplementedError
+        """Fold one event into the state: one table lookup, one call (the hot path of
+        every replay). Events the account has no use for are ignored."""
+        handler = self.handlers.get(type(ev))
+        if handler is not None:
+            handler(self, ev)
 
     def balances(self) -> dict[str, int]:
         """Receivables and credit balance by chart-of-accounts code (each product)."""
@@ -136,55 +225,6 @@ class AccountState:
     def days_past_due(self, on: date) -> int:
         """Days since the oldest amount due and unpaid (each product)."""
         raise NotImplementedError
-
-    def apply_common(self, ev: Event) -> bool:
-        """Fold a shared event; False if ``ev`` is not one of them (or the product must
-        fold it too)."""
-        if type(ev) not in _COMMON_TYPES:  # the hot path of every replay
-            return False
-        if isinstance(ev, LimitChanged):
-            self.limit = ev.new_limit.fen
-        elif isinstance(ev, AccountFrozen):
-            self.status = Status.FROZEN
-        elif isinstance(ev, AccountUnfrozen):
-            self.status = Status.ACTIVE
-        elif isinstance(ev, AccountClosed):
-            self.status = Status.CLOSED
-            self.closed = ev
-        elif isinstance(ev, RepaymentInitiated):
-            self.in_flight[ev.repayment_id] = ev.amount.fen
-        elif isinstance(ev, RepaymentFailed):
-            self.in_flight.pop(ev.repayment_id, None)
-        elif isinstance(ev, ClosureRequested):
-            self.closure = ClosureProgress(ev.request_id)
-        elif isinstance(ev, ClosureCodeIssued):
-            if self.closure is not None:
-                self.closure.issue(ev)
-        elif isinstance(ev, ClosureCodeAccepted):
-            if self.closure is not None:
-                self.closure.accepted_at = datetime.fromisoformat(ev.at)
-            self.code_failures = 0
-        elif isinstance(ev, ClosureCodeRejected):
-            self.code_failures = ev.failures
-        elif isinstance(ev, ClosureLocked):
-            self.locked_until = datetime.fromisoformat(ev.until)
-            self.code_failures = 0
-            self.closure = None
-        elif isinstance(ev, RepaymentReceived):
-            self.in_flight.pop(ev.repayment_id, None)
-            self.recovered += ev.recovered.fen
-            return False  # each product also allocates it
-        elif isinstance(ev, AccountWrittenOff):
-            self.written_off += (ev.principal.fen + ev.interest.fen + ev.fees.fen
-                                 + ev.penalties.fen)
-            return False  # each product also clears its balances
-        elif isinstance(ev, CreditBalanceRefunded):
-            self.credit_balance -= ev.amount.fen
-        elif isinstance(ev, DelinquencyChanged):
-            self.bucket = ev.new_bucket
-        else:
-            return False
-        return True
 
     # ---- checks used by decisions ------------------------------------------------------
 
@@ -258,3 +298,6 @@ def decide_refund_credit_balance(state: AccountState, on: date) -> list[Event]:
     if state.credit_balance <= 0:
         raise InvalidCommand(f"account {state.account_id} has no credit balance to refund")
     return [CreditBalanceRefunded(state.money(state.credit_balance), on)]
+
+
+AccountState.handlers = COMMON_HANDLERS

@@ -22,10 +22,9 @@ instalment (same term).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from lendguard.errors import (
     AccountAlreadyExists,
@@ -34,7 +33,15 @@ from lendguard.errors import (
     UnknownLoan,
 )
 from lendguard.events import Event
-from lendguard.ledger.account import AccountState, Status, accrue, credit_balance_payment
+from lendguard.ledger.account import (
+    COMMON_HANDLERS,
+    AccountState,
+    Status,
+    accrue,
+    credit_balance_payment,
+    received,
+    written_off,
+)
 from lendguard.ledger.allocation import Owed, allocate
 from lendguard.ledger.apr import apr_of_schedule
 from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
@@ -214,13 +221,6 @@ class CashLoanState(AccountState):
     def _loan_of(self, item: str) -> Loan:
         return self.loans[item.rsplit("#", 1)[0]]
 
-    def apply(self, ev: Event) -> None:
-        if self.apply_common(ev):
-            return
-        handler = _HANDLERS.get(type(ev))
-        if handler is not None:
-            handler(self, ev)
-
     def _apply_drawdown(self, ev: LoanDrawn) -> None:
         self.loans[ev.loan_id] = Loan(ev)
 
@@ -231,6 +231,7 @@ class CashLoanState(AccountState):
         self._loan_of(ev.item).apply(ev)
 
     def _apply_repayment(self, ev: RepaymentReceived) -> None:
+        received(self, ev)
         for part in ev.allocations:
             self._loan_of(part.item).apply_allocation(part)
         self.credit_balance += ev.to_credit_balance.fen
@@ -241,7 +242,7 @@ class CashLoanState(AccountState):
         self.credit_balance -= ev.amount.fen
 
     def _apply_write_off(self, ev: AccountWrittenOff) -> None:
-        self.status = Status.WRITTEN_OFF
+        written_off(self, ev)
         for loan in self.loans.values():
             loan.write_off()
 
@@ -253,8 +254,9 @@ class CashLoanState(AccountState):
         self.opened_on = ev.on
 
 
-# One fold function per event type: replay looks it up once per event.
-_HANDLERS: dict[type[Event], Callable[[CashLoanState, Any], None]] = {
+# One fold function per event type (the shared ones too): replay looks it up once.
+CashLoanState.handlers = {
+    **COMMON_HANDLERS,
     LoanDrawn: CashLoanState._apply_drawdown,
     InterestCharged: CashLoanState._apply_to_loan,
     InstalmentFellDue: CashLoanState._apply_to_loan,

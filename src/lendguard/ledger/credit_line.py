@@ -15,10 +15,9 @@ state and return events or raise a typed error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from lendguard.errors import (
     AccountAlreadyExists,
@@ -28,7 +27,15 @@ from lendguard.errors import (
     UnknownOrder,
 )
 from lendguard.events import Event
-from lendguard.ledger.account import AccountState, Status, accrue, credit_balance_payment
+from lendguard.ledger.account import (
+    COMMON_HANDLERS,
+    AccountState,
+    Status,
+    accrue,
+    credit_balance_payment,
+    received,
+    written_off,
+)
 from lendguard.ledger.allocation import Owed, allocate
 from lendguard.ledger.apr import apr_of_fee_plan
 from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
@@ -231,13 +238,6 @@ class CreditLineState(AccountState):
 
     # ---- fold --------------------------------------------------------------------------
 
-    def apply(self, ev: Event) -> None:
-        if self.apply_common(ev):
-            return
-        handler = _HANDLERS.get(type(ev))
-        if handler is not None:
-            handler(self, ev)
-
     def _apply_purchase(self, ev: PurchaseMade) -> None:
         self.orders[ev.order_id] = Order(ev)
 
@@ -325,6 +325,7 @@ class CreditLineState(AccountState):
             st.minimum_payment = max(0, st.minimum_payment - reduction)
 
     def _apply_repayment(self, ev: RepaymentReceived) -> None:
+        received(self, ev)
         self._apply_allocations(ev.allocations, ev.on)
         self.credit_balance += ev.to_credit_balance.fen
 
@@ -364,7 +365,7 @@ class CreditLineState(AccountState):
             on_statements -= credited
 
     def _apply_write_off(self, ev: AccountWrittenOff) -> None:
-        self.status = Status.WRITTEN_OFF
+        written_off(self, ev)
         for st in self.statements.values():
             st.principal = st.fee = st.penalty = st.instalment_principal = 0
         for plan in self.plans.values():
@@ -375,8 +376,9 @@ class CreditLineState(AccountState):
                 order.stage = "written_off"
 
 
-# One fold function per event type: replay looks it up once per event.
-_HANDLERS: dict[type[Event], Callable[[CreditLineState, Any], None]] = {
+# One fold function per event type (the shared ones too): replay looks it up once.
+CreditLineState.handlers = {
+    **COMMON_HANDLERS,
     PurchaseMade: CreditLineState._apply_purchase,
     PurchaseSettled: CreditLineState._apply_settlement,
     PurchaseRefunded: CreditLineState._apply_refund,
