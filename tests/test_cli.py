@@ -99,3 +99,18 @@ def test_missing_store_is_an_error(tmp_path: Path) -> None:
                     "--amount", "1")
     assert code != 0 and "no event store" in out
     assert not (tmp_path / "none.db").exists()
+
+
+def test_show_with_a_date_shows_the_account_as_it_stood_then(db: Path) -> None:
+    code, out = run("purchase", "--db", str(db), "--account", "CL-1", "--order", "O-1",
+                    "--amount", "1000", "--settle", "--date", "2026-01-05")
+    assert code == 0, out
+    code, out = run("repay", "--db", str(db), "--account", "CL-1", "--amount", "1000",
+                    "--date", "2026-01-20")
+    assert code == 0, out
+    # On 10 Jan the purchase was unbilled and 4,000.00 of 5,000.00 was available;
+    # after the repayment on 20 Jan all of it is available again.
+    code, then = run("show", "--db", str(db), "--account", "CL-1", "--date", "2026-01-10")
+    assert code == 0 and "available │ 4,000.00" in then and "unbilled │ 1,000.00" in then
+    code, later = run("show", "--db", str(db), "--account", "CL-1", "--date", "2026-01-21")
+    assert code == 0 and "available │ 5,000.00" in later and "unbilled │ 0.00" in later

@@ -227,14 +227,15 @@ def cob(db: DbOption, day: DateOption = None) -> None:
 
 @app.command()
 def show(db: DbOption, account: Annotated[str, typer.Option()], day: DateOption = None) -> None:
-    """Show an account's balances."""
+    """Show an account's balances — now, or as they stood at the end of --date."""
     from lendguard.ledger.cash_loan import CashLoanState
     from lendguard.ledger.credit_line import CreditLineState
     from lendguard.views import credit_line_summary, loan_table
 
     try:
         ledger = _ledger(db, day)
-        state = ledger.state(account)
+        state = ledger.state(account) if day is None \
+            else ledger.history(account, ledger.clock.today()).state
     except LendguardError as exc:
         raise _fail(exc) from exc
     if isinstance(state, CreditLineState):
