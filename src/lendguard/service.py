@@ -217,10 +217,10 @@ class Ledger:
         """
         if not isinstance(key, str) or not key:
             raise InvalidCommand("every command needs a non-empty idempotency key")
-        print_ = fingerprint(command, payload)
+        command_print = fingerprint(command, payload)
         earlier = self.store.find_command(key)
         if earlier is not None:
-            if earlier.fingerprint != print_:
+            if earlier.fingerprint != command_print:
                 raise IdempotencyConflict(f"idempotency key {key!r} was used for another command")
             return CommandResult({}, earlier.positions, duplicate=True)
         for attempt in range(MAX_RETRIES):
@@ -230,7 +230,7 @@ class Ledger:
             if not any(w.events for w in writes):
                 return CommandResult({}, ())
             try:
-                result = self.store.append(writes, IdempotencyKey(key, print_))
+                result = self.store.append(writes, IdempotencyKey(key, command_print))
             except ConcurrencyConflict:
                 # The winner of a race has fresh state and would win the next one too;
                 # a short random pause gives the loser a fair turn.
