@@ -294,6 +294,21 @@ def credit_balance_payment(state: AccountState, prepared: tuple[list[Event], lis
     return [*postings, CreditBalanceApplied(state.money(used), parts, on)]
 
 
+def repayment_prelude(state: AccountState, repayment_id: str, amount: Money,
+                      on: date) -> tuple[int, list[Event] | None]:
+    """The checks every repayment shares: the fen to allocate, and — for a written-off
+    account, which books any money as a recovery — the whole decision already made.
+    A closed account refuses the money."""
+    if not isinstance(repayment_id, str) or not repayment_id.strip():
+        raise InvalidCommand(f"repayment_id must be a non-empty string, got {repayment_id!r}")
+    fen = state.require_amount(amount, "repayment")
+    if state.status is Status.CLOSED:
+        state.require_open()
+    if state.status is Status.WRITTEN_OFF:
+        return fen, [RepaymentReceived(repayment_id, amount, (), state.money(0), amount, on)]
+    return fen, None
+
+
 def decide_refund_credit_balance(state: AccountState, on: date) -> list[Event]:
     if state.credit_balance <= 0:
         raise InvalidCommand(f"account {state.account_id} has no credit balance to refund")

@@ -40,6 +40,7 @@ from lendguard.ledger.account import (
     accrue,
     credit_balance_payment,
     received,
+    repayment_prelude,
     written_off,
 )
 from lendguard.ledger.allocation import Owed, allocate
@@ -431,13 +432,9 @@ def repayment_events(state: CashLoanState, repayment_id: str, amount: int,
 def decide_repay(state: CashLoanState, repayment_id: str, amount: Money,
                  on: date) -> list[Event]:
     """A repayment against what has fallen due."""
-    if not isinstance(repayment_id, str) or not repayment_id.strip():
-        raise InvalidCommand("repayment_id is required")
-    fen = state.require_amount(amount, "repayment")
-    if state.status is Status.CLOSED:
-        state.require_open()
-    if state.status is Status.WRITTEN_OFF:
-        return [RepaymentReceived(repayment_id, amount, (), state.money(0), amount, on)]
+    fen, recovered = repayment_prelude(state, repayment_id, amount, on)
+    if recovered is not None:
+        return recovered
     events, owed = prepare_repayment(state, on)
     slices, leftover = allocate(fen, owed, state.terms.allocation)
     return events + repayment_events(state, repayment_id, fen, slices, leftover, on)

@@ -34,6 +34,7 @@ from lendguard.ledger.account import (
     accrue,
     credit_balance_payment,
     received,
+    repayment_prelude,
     written_off,
 )
 from lendguard.ledger.allocation import Owed, allocate
@@ -674,12 +675,9 @@ def decide_pay_off(state: CreditLineState, repayment_id: str, on: date) -> list[
 
 def decide_repay(state: CreditLineState, repayment_id: str, amount: Money,
                  on: date) -> list[Event]:
-    _require_text(repayment_id, "repayment_id")
-    fen = state.require_amount(amount, "repayment")
-    if state.status is Status.CLOSED:
-        state.require_open()
-    if state.status is Status.WRITTEN_OFF:
-        return [RepaymentReceived(repayment_id, amount, (), state.money(0), amount, on)]
+    fen, recovered = repayment_prelude(state, repayment_id, amount, on)
+    if recovered is not None:
+        return recovered
     postings, owed = prepare_repayment(state, on)
     slices, leftover = allocate(fen, owed, state.terms.allocation)
     return postings + repayment_events(state, repayment_id, fen, slices, leftover, on)
