@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
 from lendguard.errors import InvalidCommand, LendguardError
@@ -120,6 +120,51 @@ def replay(db: DbOption, verify: Annotated[bool, typer.Option(
                 err.print(f"[red]mismatch[/] {problem}")
             raise typer.Exit(1)
         console.print("[green]verified[/]: journal balances, every account matches its journal")
+
+
+@app.command()
+def simulate(
+    borrowers: Annotated[int, typer.Option("--borrowers", help="how many borrowers")] = 2_000,
+    months: Annotated[int | None, typer.Option(
+        "--months", help="months to simulate (default: the configuration's horizon)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="the run's seed")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="directory for the store, tables and "
+                                      "manifest")] = Path("sim-out"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="a YAML configuration (default: the packaged defaults)")] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="an event store URL (default: OUT/events.db)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="processes (default: one per CPU)")] = None,
+) -> None:
+    """Simulate a borrower population on the real ledger: event store, application and
+    label tables (Parquet) and a run manifest."""
+    from lendguard.sim import load_config
+    from lendguard.sim.run import simulate as run_simulation
+    from lendguard.views import simulation_table
+
+    try:
+        chosen = load_config(config)
+        if (out / "manifest.json").exists() or (store is None and (out / "events.db").exists()):
+            raise InvalidCommand(f"{out} already holds a run; choose another --out")
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed:,}/{task.total:,}"), console=err,
+                      transient=True) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    label = "simulating blocks" if phase == "simulate" else "writing events"
+                    tasks[phase] = progress.add_task(label, total=total or None)
+                progress.update(tasks[phase], completed=done, total=total or None)
+
+            summary = run_simulation(chosen, borrowers, months or chosen.horizon_months, seed,
+                                     out, store_url=store, workers=workers, progress=report)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(simulation_table(summary.manifest))
+    console.print(f"wrote {out}/: events.db, applications.parquet, labels.parquet, "
+                  "manifest.json")
 
 
 account_app = typer.Typer(help="open and manage accounts", no_args_is_help=True)

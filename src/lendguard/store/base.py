@@ -142,11 +142,15 @@ class EventStore(abc.ABC):
         """Append atomically; see the module docstring for conflicts and duplicates."""
 
     @abc.abstractmethod
-    def append_many(self, batches: Sequence[Sequence[StreamWrite]]) -> list[AppendResult]:
-        """Several independent commands' writes (no idempotency keys) in one transaction.
+    def append_many(self, batches: Sequence[Sequence[StreamWrite]],
+                    command_keys: Sequence[str] | None = None) -> list[AppendResult]:
+        """Several independent commands' writes in one transaction.
 
         For bulk loaders and simulators. All or nothing: a conflict in any batch raises
-        ``ConcurrencyConflict`` and writes nothing.
+        ``ConcurrencyConflict`` and writes nothing. ``command_keys`` (one per batch) are
+        recorded on the events for audit but not registered as idempotency keys: a bulk
+        load is one-shot, and a keyed index over millions of random keys would cost
+        most of the load.
         """
 
     @abc.abstractmethod

@@ -213,10 +213,13 @@ class SQLiteEventStore(EventStore):
                 )
         return AppendResult(positions)
 
-    def append_many(self, batches: Sequence[Sequence[StreamWrite]]) -> list[AppendResult]:
+    def append_many(self, batches: Sequence[Sequence[StreamWrite]],
+                    command_keys: Sequence[str] | None = None) -> list[AppendResult]:
+        keys = _command_keys(batches, command_keys)
         with _sqlite_errors("append_many"), self._write():
             plan = self._plan(batches)
-            results = [AppendResult(plan.add_command(writes, "")) for writes in batches]
+            results = [AppendResult(plan.add_command(writes, key))
+                       for writes, key in zip(batches, keys, strict=True)]
             self._insert(plan)
         return results
 
@@ -410,6 +413,15 @@ def _repeat(earlier: CommandRecord, idempotency: IdempotencyKey) -> AppendResult
             f"idempotency key {idempotency.key!r} was already used by a different command"
         )
     return AppendResult(earlier.positions, duplicate=True)
+
+
+def _command_keys(batches: Sequence[object], command_keys: Sequence[str] | None
+                  ) -> Sequence[str]:
+    if command_keys is None:
+        return [""] * len(batches)
+    if len(command_keys) != len(batches):
+        raise ValueError(f"{len(command_keys)} command keys for {len(batches)} batches")
+    return command_keys
 
 
 def _encode_positions(positions: tuple[int, ...]) -> str:
