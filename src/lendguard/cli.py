@@ -75,21 +75,46 @@ def _key(key: str | None) -> str:
 
 
 @app.command()
-def demo(db: Annotated[Path | None, typer.Option("--db", help="keep the event store here "
-                                                 "(default: a temporary file)")] = None) -> None:
-    """Run a scripted year of one borrower on both products and print the books."""
-    from lendguard.demo import run_demo
-
+def demo(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="keep the run here (default: a new temporary directory, kept)")] = None,
+    borrowers: Annotated[int, typer.Option("--borrowers", help="portfolio size")] = 3_000,
+    months: Annotated[int, typer.Option("--months", help="months to simulate")] = 12,
+    seed: Annotated[int, typer.Option("--seed")] = 2026,
+    story: Annotated[bool, typer.Option(
+        "--story", help="instead: the scripted year of one borrower, rule by rule")] = False,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="with --story: keep its event store here")] = None,
+) -> None:
+    """The whole platform in one command: simulate a portfolio on the ledger, verify the
+    books, a borrower's health, a safe closure, and a portfolio report."""
     try:
-        if db is not None:
-            if db.exists():
-                raise InvalidCommand(f"{db} already exists; the demo needs a fresh file")
-            report = run_demo(str(db), console)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                report = run_demo(os.path.join(tmp, "demo.db"), console)
+        if story:
+            _story(db)
+            return
+        from lendguard.platform_demo import run_platform_demo
+
+        if out is not None and out.exists() and any(out.iterdir()):
+            raise InvalidCommand(f"{out} is not empty; the demo needs a fresh directory")
+        target = out or Path(tempfile.mkdtemp(prefix="lendguard-demo-"))
+        result = run_platform_demo(target, console, borrowers=borrowers, months=months,
+                                   seed=seed)
     except LendguardError as exc:
         raise _fail(exc) from exc
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _story(db: Path | None) -> None:
+    from lendguard.demo import run_demo
+
+    if db is not None:
+        if db.exists():
+            raise InvalidCommand(f"{db} already exists; the demo needs a fresh file")
+        report = run_demo(str(db), console)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = run_demo(os.path.join(tmp, "demo.db"), console)
     if not report.ok:
         raise typer.Exit(1)
 

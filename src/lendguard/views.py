@@ -109,7 +109,7 @@ def simulation_table(manifest: Mapping[str, Any]) -> Table:
                           f"{seconds['write']:.1f} s writing", "")
     for name, value in manifest["figures"].items():
         low, high = CALIBRATION_RANGES.get(name, (None, None))
-        expected = "" if low is None else f"{low:.0%} – {high:.0%}"
+        expected = "" if low is None else f"{low:.1%} – {high:.1%}"
         mark = "" if low is None else (" [green]✓[/]" if low <= value <= high
                                        else " [red]✗[/]")
         table.add_row(name.replace("_", " "), f"{value:.1%}{mark}", expected)

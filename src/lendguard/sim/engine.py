@@ -76,6 +76,7 @@ CLOSE_SHARE = 0.004  # borrowers with nothing owed who close their accounts, a m
 CATEGORIES = ("groceries", "dining", "transport", "shopping", "electronics", "travel",
               "utilities", "entertainment")
 CATEGORY_WEIGHTS = (0.28, 0.24, 0.12, 0.16, 0.06, 0.04, 0.05, 0.05)
+_CUMULATIVE_WEIGHTS = tuple(sum(CATEGORY_WEIGHTS[:i + 1]) for i in range(len(CATEGORIES)))
 MERCHANTS_PER_CATEGORY = 200
 CASH_OUT_MERCHANTS = 5
 CASH_OUT_AMOUNTS_YUAN = (500, 1000, 2000, 3000, 5000)
@@ -347,7 +348,7 @@ class BlockSimulation:
         for _ in range(count):
             amount = int(ticket * math.exp(self.rng.gauss(0, 0.9) - 0.405))
             amount = max(amount // 100 * 100, 100)
-            category = self.rng.choices(CATEGORIES, CATEGORY_WEIGHTS)[0]
+            category = self.rng.choices(CATEGORIES, cum_weights=_CUMULATIVE_WEIGHTS)[0]
             merchant = f"M-{category}-{int(self.rng.paretovariate(1.2)) % MERCHANTS_PER_CATEGORY}"
             out.append((self._hour(b), amount, merchant, category))
         state = _line(b)
@@ -541,9 +542,12 @@ class BlockSimulation:
     def _measure(self, line: CreditLineState, day: date) -> None:
         """Portfolio figures for calibration: utilisation on statement days (before the
         statement), and whether anything billed is left unpaid after the due day."""
+        statement_day = day.day == line.terms.statement_day
+        if not statement_day and (day - timedelta(days=1)).day != line.terms.due_day:
+            return
         if line.status != Status.ACTIVE or line.limit <= 0:
             return
-        if day.day == line.terms.statement_day:
+        if statement_day:
             self._add("utilisation_bp_sum", line.occupied() * 10_000 // line.limit)
             self._add("utilisation_samples", 1)
         elif (day - timedelta(days=1)).day == line.terms.due_day and any(

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import polars as pl
 
-from lendguard.errors import InvalidConfiguration
+from lendguard.errors import InvalidConfiguration, StoreError
 from lendguard.sim import population
 from lendguard.sim.config import SimulationConfig
 from lendguard.sim.engine import BlockResult, BlockSimulation
@@ -42,6 +42,9 @@ from lendguard.store import open_store
 from lendguard.store.base import EventStore, NewEvent, StoredEvent, StreamWrite
 
 ENGINE_VERSION = 1
+# Borrowers simulated together in one process (a divisor of the population's block):
+# small enough to balance the work across processes, large enough to amortise startup.
+SHARD_SIZE = 512
 COMMANDS_PER_TRANSACTION = 20_000
 
 # A spooled event: (occurred_at, stream_id, seq, event_id, type, version, data,
@@ -75,7 +78,7 @@ def simulate(config: SimulationConfig, borrowers: int, months: int, seed: int, o
     out.mkdir(parents=True, exist_ok=True)
     url = store_url or f"sqlite:///{out / 'events.db'}"
     report = progress or (lambda phase, done, total: None)
-    blocks = -(-borrowers // population.BLOCK_SIZE)
+    blocks = -(-borrowers // SHARD_SIZE)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lendguard-sim-", dir=out) as spool_dir:
         spools = [Path(spool_dir) / f"block-{b:05d}.spool" for b in range(blocks)]
@@ -85,7 +88,8 @@ def simulate(config: SimulationConfig, borrowers: int, months: int, seed: int, o
             if store.last_position() != 0:
                 raise InvalidConfiguration([f"store {url!r} is not empty: a simulation "
                                             "writes a fresh log"])
-            events, digest = _merge_into(store, spools, report)
+            expected = sum(r.counts.get("events", 0) for r in results)
+            events, digest = _merge_into(store, spools, expected, report)
     written = time.perf_counter()
     counts: dict[str, int] = {}
     for result in results:
@@ -150,7 +154,9 @@ def _simulate_blocks(config: SimulationConfig, borrowers: int, months: int, seed
 
 def _simulate_block(config: SimulationConfig, borrowers: int, months: int, seed: int,
                     index: int, spool: Path) -> BlockResult:
-    frame = population.block(config, borrowers, seed, index)
+    first = index * SHARD_SIZE
+    block = population.block(config, borrowers, seed, first // population.BLOCK_SIZE)
+    frame = block.slice(first % population.BLOCK_SIZE, SHARD_SIZE)
     with spool.open("wb") as sink:
         simulation = BlockSimulation(config, frame, seed, index, months,
                                      lambda events: None)
@@ -175,6 +181,7 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
             rows.append((e.occurred_at, e.stream_id, e.seq, e.event_id, e.type, e.version,
                          e.data, e.caused_by, e.command_key, kind[0], kind[1]))
         pickle.dump(rows, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
 
     return spool
 
@@ -195,7 +202,8 @@ def _read_spool(path: Path, block: int) -> Iterator[tuple[str, int, int, Row]]:
                 n += 1
 
 
-def _merge_into(store: EventStore, spools: list[Path], report: Progress) -> tuple[int, str]:
+def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress
+                ) -> tuple[int, str]:
     """Every block's events in business-time order (ties: block, then the block's own
     order) appended command by command, many commands a transaction. Returns the count
     and the sha256 of the log as written."""
@@ -218,7 +226,7 @@ def _merge_into(store: EventStore, spools: list[Path], report: Progress) -> tupl
             command = []
             if len(batches) >= COMMANDS_PER_TRANSACTION:
                 store.append_many(batches, keys)
-                report("write", total, 0)
+                report("write", total, expected)
                 batches, keys = [], []
         command.append(row)
         command_block = block
@@ -227,6 +235,8 @@ def _merge_into(store: EventStore, spools: list[Path], report: Progress) -> tupl
     flush_command()
     if batches:
         store.append_many(batches, keys)
+    if total != expected:
+        raise StoreError(f"merged {total} events of the {expected} the shards spooled")
     report("write", total, total)
     return total, digest.hexdigest()
 
