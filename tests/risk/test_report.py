@@ -18,6 +18,7 @@ from lendguard.risk.report import (
     JSON_NAME,
     ReportThresholds,
     ScoredSample,
+    ValidationReport,
     write_report,
 )
 from lendguard.risk.validation import discrimination, psi
@@ -48,13 +49,19 @@ DEVELOPMENT = scored("development", 4_000, 0.0, seed=1)
 LATER = scored("2026-Q1 <later>", 2_000, 0.3, seed=2)
 
 
-def test_the_report_holds_every_section_plot_and_number(tmp_path: Path) -> None:
-    report = write_report(tmp_path / "out", DEVELOPMENT, LATER, model_name="scorecard v1",
-                          challenger_name="LightGBM v1", challenger_higher_is_riskier=True,
-                          n_bootstrap=200)
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> ValidationReport:
+    """Both samples with PDs, features and a challenger: every section has content."""
+    return write_report(tmp_path_factory.mktemp("report") / "out", DEVELOPMENT, LATER,
+                        model_name="scorecard v1", challenger_name="LightGBM v1",
+                        challenger_higher_is_riskier=True, n_bootstrap=200, seed=3)
 
-    assert report.html_path == tmp_path / "out" / HTML_NAME
-    assert report.json_path == tmp_path / "out" / JSON_NAME
+
+def test_the_report_holds_every_section_plot_and_number(full_report: ValidationReport
+                                                        ) -> None:
+    report = full_report
+    assert report.html_path.parent.name == "out"
+    assert report.html_path.name == HTML_NAME and report.json_path.name == JSON_NAME
     html = report.html_path.read_text(encoding="utf-8")
     for section in SECTIONS:
         assert f'id="{section}"' in html
@@ -72,15 +79,14 @@ def test_the_report_holds_every_section_plot_and_number(tmp_path: Path) -> None:
         assert phrase in html
 
 
-def test_the_json_round_trips_and_agrees_with_the_measures(tmp_path: Path) -> None:
-    report = write_report(tmp_path, DEVELOPMENT, LATER, model_name="scorecard v1",
-                          challenger_higher_is_riskier=True, n_bootstrap=100, seed=3)
-
+def test_the_json_round_trips_and_agrees_with_the_measures(full_report: ValidationReport
+                                                           ) -> None:
+    report = full_report
     data = json.loads(report.json_path.read_text(encoding="utf-8"))
 
     assert data == report.data
     development = data["samples"]["development"]
-    expected = discrimination(DEVELOPMENT.y, DEVELOPMENT.score, n_bootstrap=100, seed=3)
+    expected = discrimination(DEVELOPMENT.y, DEVELOPMENT.score, n_bootstrap=200, seed=3)
     assert development["discrimination"]["auc"]["value"] == expected.auc.value
     assert development["discrimination"]["ks"]["high"] == expected.ks.high
     assert development["gains"]["rows"][-1]["cum_bads_share"] == pytest.approx(1)
@@ -90,6 +96,7 @@ def test_the_json_round_trips_and_agrees_with_the_measures(tmp_path: Path) -> No
     swap = data["samples"]["2026-Q1 <later>"]["swap_set"]
     assert swap["swap_in"]["count"] == swap["swap_out"]["count"]
     assert data["summary"]["overall"] == report.overall
+    assert data["challenger"] == "LightGBM v1"
 
 
 def test_the_summary_judges_by_the_thresholds_given(tmp_path: Path) -> None:
@@ -136,6 +143,7 @@ def test_bad_input_in_either_sample_is_named_and_nothing_is_written(tmp_path: Pa
     assert raised.value.problems == [
         "thresholds.ks_watch: must not exceed ks_pass",
         "later: score: 1 NaN value(s), at rows 1",
+        "later: pd: 1 value(s) outside [0, 1]",
     ]
     assert not (tmp_path / "out").exists()
 

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import jinja2
 import numpy as np
@@ -38,6 +38,7 @@ from lendguard.risk.validation import (
     PSI_STABLE,
     Calibration,
     Discrimination,
+    Floats,
     GainsTable,
     KsCurve,
     RocCurve,
@@ -56,12 +57,14 @@ from lendguard.risk.validation import (
 )
 
 Status = Literal["pass", "watch", "fail"]
+_T = TypeVar("_T")
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 HTML_NAME: Final = "validation.html"
 JSON_NAME: Final = "validation.json"
 REPORT_VERSION: Final = 1
 _HISTOGRAM_BINS: Final = 20
+_PLOT_POINTS: Final = 2_000
 _STATUS_ORDER: Final[dict[Status, int]] = {"pass": 0, "watch": 1, "fail": 2}
 
 
@@ -190,92 +193,117 @@ def write_report(out_dir: Path | str, development: ScoredSample,
     ``InvalidValidationInput``, each prefixed with the sample's name, before anything
     is written.
     """
-    limits = thresholds if thresholds is not None else ReportThresholds()
-    problems = limits.problems()
-    samples = [development] if later is None else [development, later]
-    if later is not None and later.name == development.name:
-        problems.append(f"later.name: {later.name!r} is also the development sample's name")
-    measured: list[_Measured] = []
-    for sample in samples:
-        try:
-            measured.append(_measure(sample, higher_is_riskier, challenger_higher_is_riskier,
-                                     swap_cutoff_rate, n_bootstrap, seed, groups))
-        except InvalidValidationInput as error:
-            problems.extend(f"{sample.name}: {problem}" for problem in error.problems)
-    stability: dict[str, JsonValue] | None = None
-    score_psi: Stability | None = None
-    feature_csi: dict[str, Stability] = {}
-    if later is not None and not problems:
-        try:
-            score_psi, feature_csi = _stability(development, later, psi_bins)
-        except InvalidValidationInput as error:
-            problems.extend(f"{later.name}: {problem}" for problem in error.problems)
-    if problems:
-        raise InvalidValidationInput(problems)
-    distributions = _distributions(samples)
-    checks = _checks(measured, score_psi, feature_csi, limits)
-    if score_psi is not None:
-        stability = {"score_psi": _jsonable(score_psi),
-                     "csi": {name: _jsonable(result) for name, result in feature_csi.items()}}
-    overall: Status = max((check.status for check in checks),
-                          key=_STATUS_ORDER.__getitem__, default="pass")
-    data: dict[str, JsonValue] = {
-        "report_version": REPORT_VERSION,
-        "model": model_name,
-        "challenger": challenger_name if measured[0].swap is not None else None,
-        "conventions": {
-            "y": "1 = bad (defaulted), 0 = good",
-            "score": "higher = riskier" if higher_is_riskier else "higher = safer",
-            "challenger_score": ("higher = riskier" if challenger_higher_is_riskier
-                                 else "higher = safer"),
-        },
-        "settings": {"n_bootstrap": n_bootstrap, "seed": seed, "groups": groups,
-                     "psi_bins": psi_bins, "swap_cutoff_rate": swap_cutoff_rate},
-        "thresholds": _jsonable(limits),
-        "summary": {"overall": overall, "checks": [_jsonable(check) for check in checks]},
-        "samples": {m.sample.name: _sample_data(m, distributions[m.sample.name])
-                    for m in measured},
-        "stability": stability,
-    }
+    settings = _Settings(model_name, challenger_name, higher_is_riskier,
+                         challenger_higher_is_riskier, swap_cutoff_rate, n_bootstrap, seed,
+                         groups, psi_bins,
+                         thresholds if thresholds is not None else ReportThresholds())
+    measured, score_psi, feature_csi = _measure_all(development, later, settings)
+    distributions = _distributions([m.sample for m in measured])
+    checks = _checks(measured, score_psi, feature_csi, settings.thresholds)
+    data = _report_data(settings, measured, distributions, checks, score_psi, feature_csi)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / JSON_NAME, out / HTML_NAME
     json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
                          + "\n", encoding="utf-8")
-    plots = _plots(measured, distributions, feature_csi, challenger_name, limits)
+    plots = _plots(measured, distributions, feature_csi, challenger_name, settings.thresholds)
     html_path.write_text(_render(data, plots), encoding="utf-8")
-    return ValidationReport(html_path=html_path, json_path=json_path, overall=overall,
-                            checks=tuple(checks), data=data)
+    return ValidationReport(html_path=html_path, json_path=json_path,
+                            overall=_overall(checks), checks=tuple(checks), data=data)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """``write_report``'s arguments other than the samples and where to write."""
+
+    model_name: str
+    challenger_name: str
+    higher_is_riskier: bool
+    challenger_higher_is_riskier: bool
+    swap_cutoff_rate: float
+    n_bootstrap: int
+    seed: int
+    groups: int
+    psi_bins: int
+    thresholds: ReportThresholds
 
 
 # --------------------------------------------------------------------------- measuring
 
 
-def _measure(sample: ScoredSample, higher_is_riskier: bool,
-             challenger_higher_is_riskier: bool, swap_cutoff_rate: float,
-             n_bootstrap: int, seed: int, groups: int) -> _Measured:
-    """Every measure of one sample; the first that refuses its input stops here, and
-    its error lists everything wrong with that input."""
+def _measure_all(development: ScoredSample, later: ScoredSample | None, settings: _Settings
+                 ) -> tuple[list[_Measured], Stability | None, dict[str, Stability]]:
+    """Every measure of both samples, or ``InvalidValidationInput`` naming every problem
+    found, each prefixed with its sample's name."""
+    problems = settings.thresholds.problems()
+    if later is not None and later.name == development.name:
+        problems.append(f"later.name: {later.name!r} is also the development sample's name")
+    measured: list[_Measured] = []
+    for sample in [development] if later is None else [development, later]:
+        try:
+            measured.append(_measure(sample, settings))
+        except InvalidValidationInput as error:
+            problems.extend(f"{sample.name}: {problem}" for problem in error.problems)
+    score_psi: Stability | None = None
+    feature_csi: dict[str, Stability] = {}
+    if later is not None and not problems:
+        try:
+            score_psi, feature_csi = _stability(development, later, settings.psi_bins)
+        except InvalidValidationInput as error:
+            problems.extend(f"{later.name}: {problem}" for problem in error.problems)
+    if problems:
+        raise InvalidValidationInput(problems)
+    return measured, score_psi, feature_csi
+
+
+def _measure(sample: ScoredSample, settings: _Settings) -> _Measured:
+    """Every measure of one sample, or ``InvalidValidationInput`` naming every problem
+    any of them found (once each: outcomes are checked by several)."""
     y, score = sample.y, sample.score
-    result = discrimination(y, score, higher_is_riskier=higher_is_riskier,
-                            n_bootstrap=n_bootstrap, seed=seed)
+    riskier = settings.higher_is_riskier
+    challenger_riskier = settings.challenger_higher_is_riskier
+    problems = _Problems()
+    result = problems.of(lambda: discrimination(
+        y, score, higher_is_riskier=riskier, n_bootstrap=settings.n_bootstrap,
+        seed=settings.seed))
+    pd = sample.pd
+    calibrated = None if pd is None else problems.of(
+        lambda: calibration(y, pd, groups=settings.groups))
     challenger = challenger_roc = swap = None
     if sample.challenger_score is not None:
-        challenger = discrimination(y, sample.challenger_score, n_bootstrap=n_bootstrap,
-                                    higher_is_riskier=challenger_higher_is_riskier,
-                                    seed=seed)
-        challenger_roc = roc_curve(y, sample.challenger_score,
-                                   higher_is_riskier=challenger_higher_is_riskier)
-        swap = swap_set(y, score, sample.challenger_score, swap_cutoff_rate,
-                        champion_higher_is_riskier=higher_is_riskier,
-                        challenger_higher_is_riskier=challenger_higher_is_riskier)
+        challenger_score = sample.challenger_score
+        challenger = problems.of(lambda: discrimination(
+            y, challenger_score, higher_is_riskier=challenger_riskier,
+            n_bootstrap=settings.n_bootstrap, seed=settings.seed))
+        if challenger is not None:
+            challenger_roc = roc_curve(y, challenger_score,
+                                       higher_is_riskier=challenger_riskier)
+            swap = problems.of(lambda: swap_set(
+                y, score, challenger_score, settings.swap_cutoff_rate,
+                champion_higher_is_riskier=riskier,
+                challenger_higher_is_riskier=challenger_riskier))
+    if result is None or problems.found:
+        raise InvalidValidationInput(problems.found)
     return _Measured(
         sample=sample, discrimination=result,
-        roc=roc_curve(y, score, higher_is_riskier=higher_is_riskier),
-        ks=ks_curve(y, score),
-        gains=gains_table(y, score, groups, higher_is_riskier=higher_is_riskier),
-        calibration=None if sample.pd is None else calibration(y, sample.pd, groups=groups),
-        challenger=challenger, challenger_roc=challenger_roc, swap=swap)
+        roc=roc_curve(y, score, higher_is_riskier=riskier), ks=ks_curve(y, score),
+        gains=gains_table(y, score, settings.groups, higher_is_riskier=riskier),
+        calibration=calibrated, challenger=challenger, challenger_roc=challenger_roc,
+        swap=swap)
+
+
+class _Problems:
+    """Runs measures that may refuse their input, keeping every distinct problem."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def of(self, measure: Callable[[], _T]) -> _T | None:
+        try:
+            return measure()
+        except InvalidValidationInput as error:
+            self.found.extend(p for p in error.problems if p not in self.found)
+            return None
 
 
 def _stability(development: ScoredSample, later: ScoredSample,
@@ -336,6 +364,11 @@ def _checks(measured: Sequence[_Measured], score_psi: Stability | None,
     return checks
 
 
+def _overall(checks: Sequence[Check]) -> Status:
+    return max((check.status for check in checks), key=_STATUS_ORDER.__getitem__,
+               default="pass")
+
+
 def _at_least(name: str, value: float, passes: float, watched: float, detail: str) -> Check:
     status: Status = "pass" if value >= passes else "watch" if value >= watched else "fail"
     return Check(name=name, status=status, value=value,
@@ -351,6 +384,37 @@ def _below(name: str, value: float, limits: ReportThresholds, detail: str) -> Ch
 
 
 # --------------------------------------------------------------------------- JSON
+
+
+def _report_data(settings: _Settings, measured: Sequence[_Measured],
+                 distributions: Mapping[str, ScoreDistribution], checks: Sequence[Check],
+                 score_psi: Stability | None,
+                 feature_csi: Mapping[str, Stability]) -> dict[str, JsonValue]:
+    def convention(higher_is_riskier: bool) -> str:
+        return "higher = riskier" if higher_is_riskier else "higher = safer"
+
+    has_challenger = any(m.swap is not None for m in measured)
+    return {
+        "report_version": REPORT_VERSION,
+        "model": settings.model_name,
+        "challenger": settings.challenger_name if has_challenger else None,
+        "conventions": {
+            "y": "1 = bad (defaulted), 0 = good",
+            "score": convention(settings.higher_is_riskier),
+            "challenger_score": convention(settings.challenger_higher_is_riskier),
+        },
+        "settings": {"n_bootstrap": settings.n_bootstrap, "seed": settings.seed,
+                     "groups": settings.groups, "psi_bins": settings.psi_bins,
+                     "swap_cutoff_rate": settings.swap_cutoff_rate},
+        "thresholds": _jsonable(settings.thresholds),
+        "summary": {"overall": _overall(checks),
+                    "checks": [_jsonable(check) for check in checks]},
+        "samples": {m.sample.name: _sample_data(m, distributions[m.sample.name])
+                    for m in measured},
+        "stability": None if score_psi is None else {
+            "score_psi": _jsonable(score_psi),
+            "csi": {name: _jsonable(result) for name, result in feature_csi.items()}},
+    }
 
 
 def _sample_data(m: _Measured, distribution: ScoreDistribution) -> dict[str, JsonValue]:
@@ -418,27 +482,29 @@ def _png(draw: Callable[[Figure], None], width: float = 6.0, height: float = 4.2
 def _roc_plot(figure: Figure, measured: Sequence[_Measured], challenger_name: str) -> None:
     ax = figure.subplots()
     for m in measured:
-        ax.plot(m.roc.false_positive_rate, m.roc.true_positive_rate,
+        ax.plot(*_thin(m.roc.false_positive_rate, m.roc.true_positive_rate),
                 label=f"{m.sample.name} (AUC {m.discrimination.auc.value:.3f})")
         if m.challenger_roc is not None and m.challenger is not None:
-            ax.plot(m.challenger_roc.false_positive_rate, m.challenger_roc.true_positive_rate,
-                    linestyle="--",
+            ax.plot(*_thin(m.challenger_roc.false_positive_rate,
+                           m.challenger_roc.true_positive_rate), linestyle="--",
                     label=f"{challenger_name}, {m.sample.name} "
                           f"(AUC {m.challenger.auc.value:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="no skill")
     _label(ax, "ROC curve", "share of goods declined (false positive rate)",
-           "share of bads declined (true positive rate)")
+           "share of bads declined (true positive rate)", "lower right")
 
 
 def _ks_plot(figure: Figure, measured: Sequence[_Measured]) -> None:
     axes = figure.subplots(1, len(measured), squeeze=False)[0]
     for ax, m in zip(axes, measured, strict=True):
         d = m.discrimination
-        ax.plot(m.ks.score, m.ks.cum_bad_share, label="bads", drawstyle="steps-post")
-        ax.plot(m.ks.score, m.ks.cum_good_share, label="goods", drawstyle="steps-post")
+        score, bads, goods = _thin(m.ks.score, m.ks.cum_bad_share, m.ks.cum_good_share)
+        ax.plot(score, bads, label="bads", drawstyle="steps-post")
+        ax.plot(score, goods, label="goods", drawstyle="steps-post")
         ax.axvline(d.ks_score, color="grey", linestyle=":",
                    label=f"KS {d.ks.value:.3f} at {d.ks_score:.6g}")
-        _label(ax, f"KS, {m.sample.name}", "score", "cumulative share with score ≤ x")
+        _label(ax, f"KS, {m.sample.name}", "score", "cumulative share with score ≤ x",
+               "upper left")
 
 
 def _reliability_plot(figure: Figure, measured: Sequence[_Measured]) -> None:
@@ -453,14 +519,15 @@ def _reliability_plot(figure: Figure, measured: Sequence[_Measured]) -> None:
         ax.plot(predicted, observed, marker="o", label=m.sample.name)
     ax.plot([0, top], [0, top], color="grey", linewidth=0.8, label="perfect calibration")
     _label(ax, "Reliability: predicted vs observed default rate, by group",
-           "mean predicted PD", "observed default rate")
+           "mean predicted PD", "observed default rate", "upper left")
 
 
 def _distribution_plot(figure: Figure, distributions: Mapping[str, ScoreDistribution]) -> None:
     ax = figure.subplots()
     for name, distribution in distributions.items():
         ax.stairs(distribution.shares, distribution.edges, label=name, linewidth=1.5)
-    _label(ax, "Score distribution (shared bins)", "score", "share of the sample")
+    _label(ax, "Score distribution (shared bins)", "score", "share of the sample",
+           "upper right")
 
 
 def _gains_plot(figure: Figure, measured: Sequence[_Measured]) -> None:
@@ -476,8 +543,9 @@ def _gains_plot(figure: Figure, measured: Sequence[_Measured]) -> None:
     gains_ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="random")
     lift_ax.axhline(1, color="grey", linewidth=0.8)
     _label(gains_ax, "Gains: bads captured, riskiest first", "share of the sample",
-           "share of all bads")
-    _label(lift_ax, "Lift by group (1 = riskiest)", "group", "bad rate ÷ overall bad rate")
+           "share of all bads", "lower right")
+    _label(lift_ax, "Lift by group (1 = riskiest)", "group", "bad rate ÷ overall bad rate",
+           "upper right")
 
 
 def _csi_plot(figure: Figure, feature_csi: Mapping[str, Stability],
@@ -487,15 +555,29 @@ def _csi_plot(figure: Figure, feature_csi: Mapping[str, Stability],
     ax.barh(names, [feature_csi[name].value for name in names])
     ax.axvline(limits.psi_stable, color="orange", linestyle="--", label="watch")
     ax.axvline(limits.psi_shifted, color="red", linestyle="--", label="fail")
-    _label(ax, "CSI per feature", "CSI", "")
+    _label(ax, "CSI per feature", "CSI", "", "lower right")
 
 
-def _label(ax: Axes, title: str, x: str, y: str) -> None:
+LegendCorner = Literal["upper left", "upper right", "lower right"]
+
+
+def _label(ax: Axes, title: str, x: str, y: str, legend: LegendCorner) -> None:
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # A fixed corner: "best" searches every plotted point and takes seconds.
+    ax.legend(fontsize=8, loc=legend)
+
+
+def _thin(*curves: Floats) -> list[Floats]:
+    """At most ``_PLOT_POINTS`` evenly spaced points of each curve (same indices for
+    all, first and last kept): a million-row ROC draws the same at that resolution."""
+    length = len(curves[0])
+    if length <= _PLOT_POINTS:
+        return list(curves)
+    keep = np.unique(np.linspace(0, length - 1, _PLOT_POINTS).round().astype(np.int64))
+    return [curve[keep] for curve in curves]
 
 
 # --------------------------------------------------------------------------- HTML

@@ -51,7 +51,7 @@ PSI_EPSILON: Final = 1e-4
 contributes (a − ε)·ln(a/ε) instead of infinity. Shares are not renormalised, so the
 bias is at most a few ε per empty bin."""
 
-_BOOTSTRAP_CELLS: Final = 4_000_000
+_BOOTSTRAP_CELLS: Final = 1_000_000
 """Resampled rows (or count cells) held in memory at once during a bootstrap."""
 
 _PERCENTILES: Final = (("min", 0.0), ("p1", 1.0), ("p5", 5.0), ("p25", 25.0),
@@ -326,7 +326,8 @@ def discrimination(y: npt.ArrayLike, score: npt.ArrayLike, *, higher_is_riskier:
     levels, level_of_row = np.unique(scores, return_inverse=True)
     goods, bads = _counts_by_level(labels, level_of_row, len(levels))
     auc = float(_auc(goods, bads, higher_is_riskier))
-    ks_values, ks_at = _ks(goods, bads)
+    gaps, scale = _ks_gaps(goods, bads)
+    ks_at = int(np.argmax(np.abs(gaps)))
     auc_draws, ks_draws = _bootstrap(labels, level_of_row, len(levels), higher_is_riskier,
                                      n_bootstrap, np.random.default_rng(seed))
     auc_low, auc_high = _interval(auc_draws, confidence)
@@ -334,8 +335,8 @@ def discrimination(y: npt.ArrayLike, score: npt.ArrayLike, *, higher_is_riskier:
     return Discrimination(
         auc=Estimate(auc, auc_low, auc_high, confidence),
         gini=Estimate(2 * auc - 1, 2 * auc_low - 1, 2 * auc_high - 1, confidence),
-        ks=Estimate(float(ks_values), ks_low, ks_high, confidence),
-        ks_score=float(levels[int(ks_at)]),
+        ks=Estimate(float(abs(gaps[ks_at]) / scale), ks_low, ks_high, confidence),
+        ks_score=float(levels[ks_at]),
         n=len(labels), n_bad=int(labels.sum()), n_bootstrap=n_bootstrap, seed=seed,
         higher_is_riskier=higher_is_riskier)
 
@@ -369,31 +370,34 @@ def _counts_by_level(labels: Ints, level_of_row: Ints, n_levels: int) -> tuple[I
     return by_level[:, 0], by_level[:, 1]
 
 
-def _auc(goods: npt.NDArray[np.int64], bads: npt.NDArray[np.int64],
-         higher_is_riskier: bool) -> Floats:
+def _auc(goods: Ints, bads: Ints, higher_is_riskier: bool) -> Floats:
     """AUC from counts per distinct score (ascending) along the last axis.
 
     With the score read as risk, a bad at a level beats every good below it and ties
-    with the goods at its level (Mann–Whitney). Read the other way, AUC is the
-    complement, because P(above) + P(tie)/2 and P(below) + P(tie)/2 add up to one.
+    with the goods at its level (Mann–Whitney): Σ bads·(goods below + goods at / 2),
+    counted in halves to stay in integers. Read the other way, AUC is the complement,
+    because P(above) + P(tie)/2 and P(below) + P(tie)/2 add up to one.
     """
-    goods_f = goods.astype(np.float64)
-    goods_below = np.cumsum(goods_f, axis=-1) - goods_f
-    wins = (bads * (goods_below + 0.5 * goods_f)).sum(axis=-1)
+    cum_goods = np.cumsum(goods, axis=-1)
+    half_wins = (2 * np.einsum("...i,...i->...", bads, cum_goods)
+                 - np.einsum("...i,...i->...", bads, goods))
+    pairs = cum_goods[..., -1] * bads.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        riskier_auc: Floats = wins / (goods_f.sum(axis=-1) * bads.sum(axis=-1))
+        riskier_auc: Floats = half_wins / (2.0 * pairs)
     return riskier_auc if higher_is_riskier else 1.0 - riskier_auc
 
 
-def _ks(goods: npt.NDArray[np.int64],
-        bads: npt.NDArray[np.int64]) -> tuple[Floats, Ints]:
-    """KS and the level where it is reached, along the last axis."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cum_bad = np.cumsum(bads, axis=-1) / bads.sum(axis=-1, keepdims=True)
-        cum_good = np.cumsum(goods, axis=-1) / goods.sum(axis=-1, keepdims=True)
-    gap = np.abs(cum_bad - cum_good)
-    at = np.argmax(gap, axis=-1)
-    return np.take_along_axis(gap, at[..., None], axis=-1)[..., 0], at
+def _ks_gaps(goods: Ints, bads: Ints) -> tuple[Ints, Ints]:
+    """The gaps between the cumulative shares of bads and of goods at each level, scaled
+    by n_bad·n_good to stay exact in integers, and that scale."""
+    cum_goods = np.cumsum(goods, axis=-1)
+    cum_bads = np.cumsum(bads, axis=-1)
+    n_good = cum_goods[..., -1:].copy()
+    n_bad = cum_bads[..., -1:].copy()
+    cum_bads *= n_good
+    cum_goods *= n_bad
+    cum_bads -= cum_goods
+    return cum_bads, (n_good * n_bad)[..., 0]
 
 
 def _bootstrap(labels: Ints, level_of_row: Ints, n_levels: int, higher_is_riskier: bool,
@@ -402,7 +406,9 @@ def _bootstrap(labels: Ints, level_of_row: Ints, n_levels: int, higher_is_riskie
     ks_parts: list[Floats] = []
     for goods, bads in _resampled_counts(labels, level_of_row, n_levels, n_resamples, rng):
         auc_parts.append(_auc(goods, bads, higher_is_riskier))
-        ks_parts.append(_ks(goods, bads)[0])
+        gaps, scale = _ks_gaps(goods, bads)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ks_parts.append(np.maximum(gaps.max(axis=-1), -gaps.min(axis=-1)) / scale)
     if not auc_parts:
         return np.empty(0), np.empty(0)
     return np.concatenate(auc_parts), np.concatenate(ks_parts)
