@@ -139,6 +139,40 @@ def test_auc_is_invariant_to_monotone_transforms_and_flips_with_the_sign(
                           n_bootstrap=0).auc.value == pytest.approx(negated, abs=1e-12)
 
 
+outcomes_and_two_scores = st.lists(
+    st.tuples(st.booleans(), st.integers(0, 20), st.floats(0, 1)), min_size=2, max_size=80,
+).filter(lambda rows: len({bad for bad, _, _ in rows}) == 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(outcomes_and_two_scores, st.floats(0.05, 0.95))
+def test_swap_sets_and_gains_tables_always_add_up(rows: list[tuple[bool, int, float]],
+                                                  cutoff_rate: float) -> None:
+    y = np.array([int(bad) for bad, _, _ in rows])
+    points = np.array([float(p) for _, p, _ in rows])
+    pd = np.array([p for _, _, p in rows])
+
+    swap = swap_set(y, points, pd, cutoff_rate, challenger_higher_is_riskier=True)
+    table = gains_table(y, points, groups=5)
+
+    cells = (swap.kept_in, swap.swap_out, swap.swap_in, swap.kept_out)
+    assert sum(cell.count for cell in cells) == len(y)
+    assert sum(cell.bads for cell in cells) == y.sum()
+    assert swap.swap_in.count == swap.swap_out.count
+    assert sum(row.count for row in table.rows) == len(y)
+    assert table.rows[-1].cum_bads_share == pytest.approx(1)
+    assert table.rows[-1].cum_goods_share == pytest.approx(1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6) | st.just(math.nan), min_size=1, max_size=60),
+       st.lists(st.floats(-1e6, 1e6) | st.just(math.nan), min_size=1, max_size=60))
+def test_psi_is_never_negative_and_zero_on_the_same_sample(expected: list[float],
+                                                           actual: list[float]) -> None:
+    assert psi(expected, actual, bins=4).value >= 0
+    assert psi(expected, expected, bins=4).value == 0
+
+
 def test_roc_and_ks_curves_run_from_nothing_to_everything() -> None:
     y, score = sample(500, 1.0, seed=6)
     roc = roc_curve(y, score, higher_is_riskier=True)
