@@ -25,7 +25,7 @@ from lendguard.risk.validation import discrimination, psi
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTIONS = ("summary", "discrimination", "calibration", "stability", "distribution",
-            "gains", "swap-set", "thresholds")
+            "gains", "swap-set", "thresholds", "sign-off")
 
 
 def scored(name: str, n: int, income_shift: float, seed: int) -> ScoredSample:
@@ -97,6 +97,8 @@ def test_the_json_round_trips_and_agrees_with_the_measures(full_report: Validati
     assert swap["swap_in"]["count"] == swap["swap_out"]["count"]
     assert data["summary"]["overall"] == report.overall
     assert data["challenger"] == "LightGBM v1"
+    assert len(development["fingerprint"]) == 64
+    assert development["fingerprint"] != data["samples"]["2026-Q1 <later>"]["fingerprint"]
 
 
 def test_the_summary_judges_by_the_thresholds_given(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ Nothing here knows the model classes, and nothing happens at import time.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import math
@@ -419,6 +420,7 @@ def _report_data(settings: _Settings, measured: Sequence[_Measured],
 
 def _sample_data(m: _Measured, distribution: ScoreDistribution) -> dict[str, JsonValue]:
     return {
+        "fingerprint": _fingerprint(m.sample),
         "n": m.discrimination.n,
         "bads": m.discrimination.n_bad,
         "bad_rate": m.discrimination.n_bad / m.discrimination.n,
@@ -429,6 +431,17 @@ def _sample_data(m: _Measured, distribution: ScoreDistribution) -> dict[str, Jso
         "score_distribution": _jsonable(distribution),
         "swap_set": _jsonable(m.swap),
     }
+
+
+def _fingerprint(sample: ScoredSample) -> str:
+    """SHA-256 of the outcomes, scores and PDs as measured (0/1 bytes, then float64
+    bytes), so a signed-off report can be tied to the exact data it judged."""
+    digest = hashlib.sha256()
+    digest.update(np.asarray(sample.y, dtype=np.float64).astype(np.int8).tobytes())
+    digest.update(np.asarray(sample.score, dtype=np.float64).tobytes())
+    if sample.pd is not None:
+        digest.update(np.asarray(sample.pd, dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def _jsonable(value: object) -> JsonValue:
@@ -883,6 +896,20 @@ its swap-outs: it approves the same number of people with fewer bads.</div>
 {% for key, value in data.settings.items() %}
 <tr><td>{{ key }}</td><td class="n">{{ value }}</td></tr>
 {% endfor %}
+{% for name, s in samples.items() %}
+<tr><td>fingerprint of {{ name }} (SHA-256 of outcomes, scores, PDs)</td>
+<td><code>{{ s.fingerprint }}</code></td></tr>
+{% endfor %}
+</table>
+
+<h2 id="sign-off">Sign-off</h2>
+<div class="how">For the reviewer: record the decision against the fingerprints above, so
+it refers to exactly the data this report judged.</div>
+<table>
+<tr><th>reviewer</th><td style="width: 30rem"></td></tr>
+<tr><th>date</th><td></td></tr>
+<tr><th>decision (approve / approve with conditions / reject)</th><td></td></tr>
+<tr><th>conditions and reasons for any "watch"</th><td style="height: 5rem"></td></tr>
 </table>
 </body>
 </html>
