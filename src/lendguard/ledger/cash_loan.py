@@ -347,6 +347,8 @@ def falling_due(state: CashLoanState, loan: Loan, on: date) -> list[Event]:
 
     ``loan`` is not modified; the events are worked out on a copy, one period at a time.
     """
+    if not (loan.due_dates and loan.due_dates[0] <= on and loan.not_due > 0):
+        return []  # the usual case: nothing falls due, so nothing to copy
     work = loan.clone()
     events: list[Event] = []
     while work.due_dates and work.due_dates[0] <= on and work.not_due > 0:
@@ -562,10 +564,16 @@ def decide_apply_credit_balance(state: CashLoanState, on: date) -> list[Event]:
 
 
 def _billed(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event]]:
-    """Copies of the loans after what falls due by ``on``, and the events that do it."""
+    """Copies of the loans after what falls due by ``on``, and the events that do it.
+
+    Loans repaid in full are left out: nothing falls due, accrues or ages on them, and a
+    borrower's repaid loans pile up over the years.
+    """
     events: list[Event] = []
     loans: dict[str, Loan] = {}
     for loan in state.loans.values():
+        if loan.is_repaid:
+            continue
         due = falling_due(state, loan, on)
         events += due
         work = loan.clone()
@@ -601,7 +609,8 @@ def decide_ageing(state: CashLoanState, on: date) -> list[Event]:
     """Days past due, the bucket, and write-off when they pass the product's limit."""
     if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
         return []
-    return _ageing(state, {k: loan.clone() for k, loan in state.loans.items()}, on)
+    return _ageing(state, {k: loan.clone() for k, loan in state.loans.items()
+                           if not loan.is_repaid}, on)
 
 
 def decide_close_of_business(state: CashLoanState, on: date) -> list[Event]:

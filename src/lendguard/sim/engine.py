@@ -81,6 +81,7 @@ MERCHANTS_PER_CATEGORY = 200
 CASH_OUT_MERCHANTS = 5
 CASH_OUT_AMOUNTS_YUAN = (500, 1000, 2000, 3000, 5000)
 COB_HOUR = time(23, 59, 59)
+DAYS_PER_MONTH = 30.44
 
 
 @dataclass(slots=True)
@@ -124,6 +125,8 @@ class Borrower:
     closed_on: date | None = None
     fraud_month_start: date | None = None
     counter: int = 0
+    buy_clock: float = 0.0  # days since the start of the next purchase (a Poisson process)
+    draw_clock: float = 0.0  # likewise for the next cash-loan drawdown
     pending: list[str] = field(default_factory=list)  # orders placed, settling tomorrow
     refunds: list[tuple[date, str, int]] = field(default_factory=list)
     plans: list[tuple[date, str, int]] = field(default_factory=list)  # (day, kind, fen)
@@ -253,6 +256,11 @@ class BlockSimulation:
                                        key=f"open:{b.loan}")
             b.loan_state = self.ledger.cash_loan(b.loan)
         self._count("approved")
+        start = (day - self.start).days + 1.0
+        b.buy_clock = start + self.rng.expovariate(_buy_rate(b))
+        draws = self.config.segments[b.segment].cash_loan_draws_per_month
+        b.draw_clock = start + (self.rng.expovariate(draws / DAYS_PER_MONTH) if draws > 0
+                                else math.inf)
 
     def _new_month(self, b: Borrower, day: date, month: int) -> None:
         """Income arrives; the default hazard is drawn for the month."""
@@ -305,9 +313,14 @@ class BlockSimulation:
         if b.loan and self._instalment_due(b, day):
             add((self._at(day, 8 + self.rng.random() * 4), len(actions),
                  _bind(self._carry_out, b, "loan", 0)))
-        if b.loan and b.defaulted_on is None and self.rng.random() < self._draw_rate(b, month):
-            add((self._at(day, 9 + self.rng.random() * 13), len(actions),
-                 _bind(self._draw, b, None)))
+        today = (day - self.start).days
+        while b.draw_clock < today + 1:
+            b.draw_clock += self.rng.expovariate(
+                self.config.segments[b.segment].cash_loan_draws_per_month / DAYS_PER_MONTH)
+            if b.loan and b.defaulted_on is None and not (
+                    b.fraud_type == "synthetic_identity" and b.fraud_on is not None):
+                add((self._at(day, 9 + self.rng.random() * 13), len(actions),
+                     _bind(self._draw, b, None)))
         if day.day == 15 and b.closed_on is None and self.rng.random() < CLOSE_SHARE:
             add((self._at(day, 20), len(actions), _bind(self._close, b)))
 
@@ -320,12 +333,6 @@ class BlockSimulation:
         return any(lo.due_dates and lo.due_dates[0] <= day for lo in state.loans.values()) \
             or any(i.outstanding > 0 for lo in state.loans.values() for i in lo.items.values())
 
-    def _draw_rate(self, b: Borrower, month: int) -> float:
-        if b.fraud_type == "synthetic_identity" and b.fraud_on is not None:
-            return 0.0
-        per_month = self.config.segments[b.segment].cash_loan_draws_per_month
-        return per_month / 30.4
-
     def _purchases(self, b: Borrower, day: date, month: int
                    ) -> list[tuple[float, int, str, str]]:
         """Today's purchases: (hour, fen, merchant, category)."""
@@ -336,14 +343,16 @@ class BlockSimulation:
             fraud = self._fraud_purchases(b, day)
             if fraud is not None:
                 return fraud
-        per_month = 2 + 20 * min(b.spend_share, 1.0)
-        if b.fraud_type == "account_takeover":
-            per_month = 0.3  # dormant: the genuine owner barely uses the line
-        count = _poisson(self.rng, per_month / 30.4)
-        if not count:
-            return []
+        today = (day - self.start).days
+        if b.buy_clock >= today + 1:
+            return []  # the usual day: nothing bought
+        rate = _buy_rate(b)
+        count = 0
+        while b.buy_clock < today + 1:
+            count += 1
+            b.buy_clock += self.rng.expovariate(rate)
         target = self.config.segments[b.segment].utilisation_target
-        ticket = b.spend_share * b.income / per_month
+        ticket = b.spend_share * b.income / (rate * DAYS_PER_MONTH)
         out = []
         for _ in range(count):
             amount = int(ticket * math.exp(self.rng.gauss(0, 0.9) - 0.405))
@@ -683,13 +692,11 @@ def _owed(state: AccountState, day: date) -> int:
     return 0
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
-    """Knuth's method: fine for the small daily means used here."""
-    limit, k, p = math.exp(-mean), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
+def _buy_rate(b: Borrower) -> float:
+    """Purchases a day: 2 + 20 × spend share a month; a dormant account (before its
+    takeover) 0.3 a month."""
+    per_month = 0.3 if b.fraud_type == "account_takeover" else 2 + 20 * min(b.spend_share, 1.0)
+    return per_month / DAYS_PER_MONTH
 
 
 def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:

@@ -39,17 +39,14 @@ from lendguard.sim import population
 from lendguard.sim.config import SimulationConfig
 from lendguard.sim.engine import BlockResult, BlockSimulation
 from lendguard.store import open_store
-from lendguard.store.base import EventStore, NewEvent, StoredEvent, StreamWrite
+from lendguard.store.base import EventStore, LoadRow, StoredEvent
 
 ENGINE_VERSION = 1
 # Borrowers simulated together in one process (a divisor of the population's block):
 # small enough to balance the work across processes, large enough to amortise startup.
 SHARD_SIZE = 512
-COMMANDS_PER_TRANSACTION = 20_000
+EVENTS_PER_TRANSACTION = 50_000
 
-# A spooled event: (occurred_at, stream_id, seq, event_id, type, version, data,
-# caused_by, command_key, category, customer_id).
-Row = tuple[str, str, int, str, str, int, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -178,8 +175,8 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
                 info = simulation.store.stream_info(e.stream_id)
                 assert info is not None
                 kind = kinds[e.stream_id] = (info.category, info.customer_id)
-            rows.append((e.occurred_at, e.stream_id, e.seq, e.event_id, e.type, e.version,
-                         e.data, e.caused_by, e.command_key, kind[0], kind[1]))
+            rows.append(LoadRow(e.stream_id, e.seq, e.event_id, e.type, e.version, e.data,
+                                e.occurred_at, e.caused_by, e.command_key, kind[0], kind[1]))
         pickle.dump(rows, sink, protocol=pickle.HIGHEST_PROTOCOL)
         simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
 
@@ -189,74 +186,42 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
 # ---- merging into the store -----------------------------------------------------------
 
 
-def _read_spool(path: Path, block: int) -> Iterator[tuple[str, int, int, Row]]:
+def _read_spool(path: Path, block: int) -> Iterator[tuple[str, int, int, LoadRow]]:
     with path.open("rb") as source:
         n = 0
         while True:
             try:
-                rows: list[Row] = pickle.load(source)
+                rows: list[LoadRow] = pickle.load(source)
             except EOFError:
                 return
             for row in rows:
-                yield row[0], block, n, row
+                yield row.occurred_at, block, n, row
                 n += 1
 
 
 def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress
                 ) -> tuple[int, str]:
-    """Every block's events in business-time order (ties: block, then the block's own
-    order) appended command by command, many commands a transaction. Returns the count
+    """Every shard's events in business-time order (ties: shard, then the shard's own
+    order, which keeps each command's events together) loaded into the store, about
+    ``EVENTS_PER_TRANSACTION`` a transaction, cut between commands. Returns the count
     and the sha256 of the log as written."""
     merged = heapq.merge(*(_read_spool(p, b) for b, p in enumerate(spools)))
     digest = hashlib.sha256()
-    batches: list[list[StreamWrite]] = []
-    keys: list[str] = []
+    chunk: list[LoadRow] = []
     total = 0
-    command: list[Row] = []
-    command_block = -1
-
-    def flush_command() -> None:
-        if command:
-            batches.append(_writes(command))
-            keys.append(command[0][8])
-
-    for _, block, _, row in merged:
-        if command and (row[8] != command[0][8] or block != command_block or not row[8]):
-            flush_command()
-            command = []
-            if len(batches) >= COMMANDS_PER_TRANSACTION:
-                store.append_many(batches, keys)
-                report("write", total, expected)
-                batches, keys = [], []
-        command.append(row)
-        command_block = block
-        digest.update(_canonical(row))
-        total += 1
-    flush_command()
-    if batches:
-        store.append_many(batches, keys)
+    for _, _, _, row in merged:
+        if len(chunk) >= EVENTS_PER_TRANSACTION and row.command_key != chunk[-1].command_key:
+            total += store.load(chunk)
+            report("write", total, expected)
+            chunk = []
+        chunk.append(row)
+        digest.update("\x1f".join(map(str, row[:9])).encode() + b"\x1e")
+    if chunk:
+        total += store.load(chunk)
     if total != expected:
         raise StoreError(f"merged {total} events of the {expected} the shards spooled")
     report("write", total, total)
     return total, digest.hexdigest()
-
-
-def _writes(rows: list[Row]) -> list[StreamWrite]:
-    by_stream: dict[str, list[Row]] = {}
-    for row in rows:
-        by_stream.setdefault(row[1], []).append(row)
-    return [
-        StreamWrite(
-            stream_id, events[0][2] - 1,
-            [NewEvent(r[3], r[4], r[5], r[6], r[0], r[7]) for r in events],
-            events[0][9], events[0][10],
-        )
-        for stream_id, events in by_stream.items()
-    ]
-
-
-def _canonical(row: Row) -> bytes:
-    return "\x1f".join(map(str, row[:9])).encode() + b"\x1e"
 
 
 # ---- tables ---------------------------------------------------------------------------
