@@ -108,3 +108,11 @@ def test_the_policy_declines_heavy_multi_lender_borrowing() -> None:
             assert 50_000 <= line <= 5_000_000 and line % 10_000 == 0
             assert loan == 0 or b.has_bureau_file
     assert 0.8 < sum(a for _, (a, _, _) in decisions) / len(decisions) < 1.0
+
+
+def test_the_log_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    # 600 borrowers are two shards: simulated one after the other, or side by side.
+    alone = simulate(CONFIG, 600, 2, 8, tmp_path / "one", workers=1)
+    pooled = simulate(CONFIG, 600, 2, 8, tmp_path / "two", workers=2)
+    assert alone.log_sha256 == pooled.log_sha256
+    assert alone.manifest["counts"] == pooled.manifest["counts"]

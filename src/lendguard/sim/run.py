@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from itertools import pairwise
+from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
 
@@ -141,7 +142,9 @@ def _simulate_blocks(config: SimulationConfig, borrowers: int, months: int, seed
             results[job[4]] = _simulate_block(*job)
             report("simulate", len(results), len(jobs))
     else:
-        with ProcessPoolExecutor(processes) as pool:
+        # Spawned, not forked: a fork after polars (or any library) has started its
+        # thread pool can deadlock in the child.
+        with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(_simulate_block, *job): job[4] for job in jobs}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
