@@ -170,14 +170,31 @@ class TrialBalanceRow:
     credit: int
 
 
+def _account_totals() -> defaultdict[str, int]:
+    # A named function, not a lambda, so a journal can be pickled (parallel replay).
+    return defaultdict(int)
+
+
 class Journal:
     """Running totals by account, overall and per stream."""
 
     def __init__(self) -> None:
         self.totals: dict[str, int] = defaultdict(int)
-        self.by_stream: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.by_stream: dict[str, dict[str, int]] = defaultdict(_account_totals)
         self.entries = 0
         self.unbalanced: list[JournalEntry] = []
+
+    def merge(self, other: Journal) -> None:
+        """Add ``other``'s entries to this journal (journals of disjoint sets of streams,
+        say, kept in several processes); integer sums, so the order does not matter."""
+        for account, fen in other.totals.items():
+            self.totals[account] += fen
+        for stream_id, accounts in other.by_stream.items():
+            stream = self.by_stream[stream_id]
+            for account, fen in accounts.items():
+                stream[account] += fen
+        self.entries += other.entries
+        self.unbalanced += other.unbalanced
 
     def post(self, entry: JournalEntry) -> None:
         if not entry.is_balanced:
