@@ -327,7 +327,7 @@ class _Decoders(dict[str, tuple[int, PayloadDecoder]]):
     up per event, and a string key is cheaper than a (name, version) pair."""
 
     def decoder(self, type_name: str, version: int) -> PayloadDecoder:
-        decoder = payload_decoder(type_name, version)
+        decoder = payload_decoder(type_name, version, for_folding=True)
         self[type_name] = (version, decoder)
         return decoder
 
