@@ -57,7 +57,7 @@ import _ledger_workload as workload
 from lendguard.clock import DEFAULT_TZ, FixedClock
 from lendguard.events import decode_event
 from lendguard.money import Money
-from lendguard.replay import default_workers, replay
+from lendguard.replay import replay
 from lendguard.service import Ledger
 from lendguard.store.base import EventStore, StreamWrite
 from lendguard.store.postgres import PostgresEventStore
@@ -585,9 +585,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="events in the log appended and replayed (default 200,000)")
     parser.add_argument("--commands", type=int, default=None,
                         help="one-command transactions (default: events / 20)")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="processes for the parallel replays (default: the CPUs, at "
-                             "most 4)")
+    parser.add_argument("--workers", type=int, default=max(2, min(os.cpu_count() or 2, 4)),
+                        help="processes for the parallel replays (default: the CPUs, "
+                             "2 to 4)")
     parser.add_argument("--json", type=Path, help="also save the figures to this file")
     parser.add_argument("--pg-url", default=os.environ.get("LENDGUARD_BENCH_PG", DEFAULT_PG_URL),
                         help="PostgreSQL server for both libraries (env LENDGUARD_BENCH_PG)")

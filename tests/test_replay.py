@@ -32,7 +32,7 @@ from lendguard.ledger.account import AccountState
 from lendguard.ledger.cash_loan import amount_due as loan_amount_due
 from lendguard.ledger.credit_line import amount_due
 from lendguard.money import Money
-from lendguard.replay import ReplayFailed, ReplayReport, _share_out, replay
+from lendguard.replay import ReplayFailed, ReplayReport, _share_out, default_workers, replay
 from lendguard.service import Ledger
 from lendguard.store import open_store
 from lendguard.store.base import EventRow, EventStore, NewEvent, StreamWrite
@@ -374,3 +374,10 @@ def test_one_process_when_it_must_be(simulated: tuple[str, Ledger]) -> None:
         _copy_log(source, memory)  # in memory: nothing another process could open
         report = replay(memory, workers=2)
     assert report.workers == 1 and report.ok
+
+
+def test_the_default_is_the_cpus_not_already_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 4, 5}, raising=False)
+    for load, workers in ((0.3, 4), (2.7, 4), (3.2, 3), (5.9, 1), (12.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert default_workers() == workers

@@ -98,8 +98,8 @@ def demo(db: Annotated[Path | None, typer.Option("--db", help="keep the event st
 def replay(db: DbOption, verify: Annotated[bool, typer.Option(
         "--verify", help="check the journal and every balance")] = False,
         workers: Annotated[int | None, typer.Option(
-            min=1, help="processes to share the accounts between (default: the CPUs, "
-                        "at most 4)")] = None) -> None:
+            min=1, help="processes to share the accounts between (default: the CPUs "
+                        "not already busy, at most 4)")] = None) -> None:
     """Rebuild every account from the event log; with --verify, check the books."""
     from lendguard.replay import default_workers
     from lendguard.replay import replay as run_replay

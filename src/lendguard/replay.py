@@ -103,13 +103,23 @@ def replay(store: EventStore, verify: bool = True, progress: Progress | None = N
 
 
 def default_workers() -> int:
-    """The CPUs this process may run on, at most four: every process scans the whole log
-    in the database to find its share, so each one more adds that scan again."""
+    """The CPUs not already busy: those this process may run on less the 1-minute load
+    average, at least one and at most four.
+
+    Two processes do 15-25% more work in all than one (each scans the whole log in the
+    database to find its share), so they only win when a second CPU is free; on a
+    machine whose CPUs are taken by other work they lose (measured in
+    ``docs/benchmarks.md``). At most four: each one more adds that scan again.
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
+    try:
+        busy = int(os.getloadavg()[0])
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, min(cpus - busy, 4))
 
 
 @dataclass
