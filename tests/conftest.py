@@ -75,7 +75,7 @@ def events_of(store: EventStore, stream_id: str, cls: type[E]) -> list[E]:
 
 def books_of(store: EventStore) -> ReplayReport:
     """Replay the whole log and fail with every problem found."""
-    report = replay(store, verify=True)
+    report = replay(store, verify=True, keep_states=True)
     assert report.problems == []
     assert report.journal.is_balanced()
     return report

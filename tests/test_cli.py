@@ -154,3 +154,39 @@ def test_show_with_a_date_shows_the_account_as_it_stood_then(db: Path) -> None:
     assert code == 0 and "available │ 4,000.00" in then and "unbilled │ 1,000.00" in then
     code, later = run("show", "--db", str(db), "--account", "CL-1", "--date", "2026-01-21")
     assert code == 0 and "available │ 5,000.00" in later and "unbilled │ 0.00" in later
+
+
+def test_replay_in_several_processes_prints_the_same_books(db: Path) -> None:
+    for n in (2, 3):
+        code, out = run("account", "open", "--db", str(db), "--account", f"CL-{n}",
+                        "--customer", f"C-{n}", "--limit", "5000.00", "--date", "2026-01-01")
+        assert code == 0, out
+    for n in (1, 2, 3):
+        code, out = run("purchase", "--db", str(db), "--account", f"CL-{n}", "--order",
+                        f"O-{n}", "--amount", f"{n}00.25", "--settle", "--date", "2026-01-05")
+        assert code == 0, out
+    assert run("cob", "--db", str(db), "--date", "2026-02-01")[0] == 0
+
+    outputs = {}
+    for workers in ("1", "2", "3"):
+        code, out = run("replay", "--db", str(db), "--verify", "--workers", workers)
+        assert code == 0 and "verified" in out, out
+        timing, _, books = out.partition("events/s, ")
+        assert timing.startswith(f"{count_events(db)} events, 3 accounts")
+        outputs[workers] = books
+    assert outputs["1"].startswith("1 process)") and outputs["3"].startswith("3 processes)")
+    assert "600.75" in outputs["1"]  # 100.25 + 200.25 + 300.25 of purchases settled
+    assert {books.partition(")")[2] for books in outputs.values()} == {
+        outputs["1"].partition(")")[2]}
+
+
+def test_replay_in_several_processes_reports_a_broken_log(db: Path) -> None:
+    code, out = run("account", "open", "--db", str(db), "--account", "CL-2", "--customer",
+                    "C-2", "--limit", "5000.00", "--date", "2026-01-01")
+    assert code == 0, out
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE events SET seq = 7 WHERE stream_id = 'CL-2'")
+    code, out = run("replay", "--db", str(db), "--verify", "--workers", "2")
+    assert code == 1 and "mismatch CL-2: event 7 follows 0" in out
+    code, out = run("replay", "--db", str(db), "--workers", "0")
+    assert code != 0

@@ -29,6 +29,7 @@ from lendguard.events import (
     decode_event,
     encode_event,
     event,
+    payload_decoder,
     registered_types,
     upcaster,
 )
@@ -96,6 +97,13 @@ def test_every_event_type_round_trips(type_name: str, cls: type[Event], data: st
     assert stored == as_json
     # Payloads also decode from bytes, as a store may hand them over.
     assert decode_event(type_name, cls.schema_version, stored.encode()) == original
+    # For folding: every field a fold may read, and none that it may not.
+    folding = payload_decoder(type_name, cls.schema_version, for_folding=True)(stored)
+    for field in dataclasses.fields(cls):
+        if field.metadata.get("folded") is False:
+            assert not hasattr(folding, field.name)
+        else:
+            assert getattr(folding, field.name) == getattr(original, field.name)
 
 
 def test_money_keeps_its_currency_only_when_it_is_not_cny() -> None:
@@ -257,3 +265,10 @@ def test_events_decoded_from_json_are_plain_instances() -> None:
     assert repr(decoded) == repr(made)
     with pytest.raises(dataclasses.FrozenInstanceError):
         decoded.order_id = "O2"  # type: ignore[attr-defined]
+
+
+def test_a_statements_lines_are_left_out_only_for_folding() -> None:
+    # A field's being NOT_FOLDED is what lets replay skip it; the lines are the one today.
+    unfolded = {(name, field.name) for name, cls in registered_types().items()
+                for field in dataclasses.fields(cls) if field.metadata.get("folded") is False}
+    assert unfolded == {("StatementIssued", "line_items")}

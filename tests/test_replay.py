@@ -10,12 +10,17 @@ loans, with close of business every day.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import random
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from itertools import islice
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,12 +32,14 @@ from lendguard.ledger.account import AccountState
 from lendguard.ledger.cash_loan import amount_due as loan_amount_due
 from lendguard.ledger.credit_line import amount_due
 from lendguard.money import Money
-from lendguard.replay import replay
+from lendguard.replay import ReplayFailed, ReplayReport, _share_out, default_workers, replay
 from lendguard.service import Ledger
 from lendguard.store import open_store
 from lendguard.store.base import EventRow, EventStore, NewEvent, StreamWrite
 from lendguard.store.postgres import PostgresEventStore
 from lendguard.store.sqlite import SQLiteEventStore
+
+from .store.conftest import StoreSpec, fresh_store_spec
 
 PG_URL = os.environ.get("LENDGUARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 START = date(2026, 1, 1)
@@ -136,7 +143,7 @@ def test_replay_rebuilds_every_account_as_the_live_ledger_holds_it(
 ) -> None:
     path, ledger = simulated
     with SQLiteEventStore(path) as store:
-        report = replay(store, verify=True)
+        report = replay(store, verify=True, keep_states=True)
         live = {stream_id: ledger.state(stream_id) for stream_id in ledger.all_accounts()}
 
         assert report.problems == []
@@ -151,8 +158,8 @@ def test_replay_rebuilds_every_account_as_the_live_ledger_holds_it(
 def test_replay_without_verifying_folds_the_same_states(simulated: tuple[str, Ledger]) -> None:
     path, _ = simulated
     with SQLiteEventStore(path) as store:
-        checked = replay(store, verify=True)
-        fast = replay(store, verify=False)
+        checked = replay(store, verify=True, keep_states=True)
+        fast = replay(store, verify=False, keep_states=True)
 
     assert fast.events == checked.events and fast.problems == []
     assert fast.journal.entries == 0  # nothing posted: no journal was asked for
@@ -172,9 +179,9 @@ def test_progress_is_reported_page_by_page(simulated: tuple[str, Ledger]) -> Non
 class _GapInStream(SQLiteEventStore):
     """A store whose log skips a sequence number in one stream (as a lost write would)."""
 
-    def read_all_rows(self, after_position: int = 0, batch_size: int = 10_000
-                      ) -> Iterator[list[EventRow]]:
-        for page in super().read_all_rows(after_position, batch_size):
+    def read_all_rows(self, after_position: int = 0, batch_size: int = 10_000,
+                      **filters: Any) -> Iterator[list[EventRow]]:
+        for page in super().read_all_rows(after_position, batch_size, **filters):
             yield [(p, s, seq + 1 if s == "CL-001" and seq >= 5 else seq, t, v, d)
                    for p, s, seq, t, v, d in page]
 
@@ -194,7 +201,8 @@ def test_postgres_replays_the_same_log_to_the_same_books(simulated: tuple[str, L
     try:
         with SQLiteEventStore(path) as source, PostgresEventStore(PG_URL, schema) as copy:
             _copy_log(source, copy)
-            expected, copied = replay(source), replay(copy)
+            expected = replay(source, keep_states=True)
+            copied = replay(copy, keep_states=True)
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
@@ -224,9 +232,9 @@ def _copy_log(source: EventStore, target: EventStore) -> None:
 class _BrokenLog(SQLiteEventStore):
     """A store whose log cannot be read past its first page."""
 
-    def read_all_rows(self, after_position: int = 0, batch_size: int = 10_000
-                      ) -> Iterator[list[EventRow]]:
-        yield from islice(super().read_all_rows(after_position, batch_size=10), 1)
+    def read_all_rows(self, after_position: int = 0, batch_size: int = 10_000,
+                      **filters: Any) -> Iterator[list[EventRow]]:
+        yield from islice(super().read_all_rows(after_position, 10, **filters), 1)
         raise OSError("disk gone")
 
 
@@ -245,3 +253,131 @@ def test_garbage_collection_is_as_it_was_after_a_replay(simulated: tuple[str, Le
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+# -- several processes -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def copied_log(request: pytest.FixtureRequest, simulated: tuple[str, Ledger],
+               tmp_path: Path) -> Iterator[StoreSpec]:
+    """The simulated log, copied into a fresh store of each kind (tests may break it)."""
+    path, _ = simulated
+    with fresh_store_spec(request.param, tmp_path) as spec:
+        with SQLiteEventStore(path) as source, spec.open() as copy:
+            _copy_log(source, copy)
+        yield spec
+
+
+def books(report: ReplayReport) -> tuple[object, ...]:
+    """Everything a replay reports but its states and timing."""
+    journal = report.journal
+    return (report.events, report.streams, report.problems, dict(journal.totals),
+            {stream: dict(accounts) for stream, accounts in journal.by_stream.items()},
+            journal.entries, [(e.stream_id, e.seq) for e in journal.unbalanced])
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_replay_gives_the_books_one_process_does(copied_log: StoreSpec,
+                                                          workers: int) -> None:
+    with copied_log.open() as store:
+        alone = replay(store, verify=True)
+        shared = replay(store, verify=True, workers=workers)
+        unchecked = replay(store, verify=False, workers=workers)
+
+    assert shared.workers == workers and alone.workers == 1
+    assert alone.problems == [] and alone.events > 500
+    assert books(shared) == books(alone)
+    assert shared.states == {}  # states stay in the processes that folded them
+    assert (unchecked.events, unchecked.streams, unchecked.problems) == (
+        alone.events, alone.streams, [])
+
+
+def test_parallel_replay_finds_a_gap_and_an_unbalanced_entry(copied_log: StoreSpec) -> None:
+    with copied_log.open() as store:
+        _break_log(copied_log)
+        alone = replay(store, verify=True)
+        shared = replay(store, verify=True, workers=2)
+
+    assert "CL-001: event 1005 follows 4" in alone.problems
+    assert any(p.startswith("unbalanced entry: CL-002 #") for p in alone.problems)
+    assert "trial balance is off by 1 fen" in alone.problems
+    assert books(shared) == books(alone) and shared.workers == 2
+
+
+def _break_log(spec: StoreSpec) -> None:
+    """A lost write in CL-001 (its events from the 5th on renumbered from 1005) and one
+    fen more on CL-002's first repayment than its allocations add up to."""
+    renumber = "UPDATE {events} SET seq = seq + 1000 WHERE stream_id = 'CL-001' AND seq >= 5"
+    first = ("SELECT position, data FROM {events} WHERE stream_id = 'CL-002' "
+             "AND type = 'RepaymentReceived' ORDER BY position LIMIT 1")
+    overpay = "UPDATE {events} SET data = {param} WHERE position = {param}"
+    if spec.kind == "sqlite":
+        with sqlite3.connect(spec.target) as db:
+            db.execute(renumber.format(events="events"))
+            position, data = db.execute(first.format(events="events")).fetchone()
+            db.execute(overpay.format(events="events", param="?"), (_plus_a_fen(data), position))
+        return
+    events = sql.Identifier(spec.schema, "events")
+    with psycopg.connect(spec.target, autocommit=True) as db:
+        db.execute(sql.SQL(renumber).format(events=events))
+        row = db.execute(sql.SQL(first).format(events=events)).fetchone()
+        assert row is not None
+        db.execute(sql.SQL(overpay).format(events=events, param=sql.Placeholder()),
+                   (_plus_a_fen(row[1]), row[0]))
+
+
+def _plus_a_fen(data: str) -> str:
+    payload = json.loads(data)
+    payload["amount"] += 1
+    return json.dumps(payload)
+
+
+def test_a_failing_process_fails_the_replay(copied_log: StoreSpec) -> None:
+    with copied_log.open() as store:
+        # A payload that is not JSON, in a stream the forked process folds.
+        theirs = _share_out(store.streams(), 2)[1][0].stream_id
+        with _raw(copied_log) as (db, events):
+            db.execute(f"UPDATE {events} SET data = 'not json' WHERE stream_id = '{theirs}'")
+        with pytest.raises(ReplayFailed, match="a replay process failed"):
+            replay(store, verify=True, workers=2)
+
+
+@contextmanager
+def _raw(spec: StoreSpec) -> Iterator[tuple[Any, str]]:
+    """A plain connection to the store's database and its events table's name."""
+    if spec.kind == "sqlite":
+        with sqlite3.connect(spec.target) as db:
+            yield db, "events"
+        return
+    with psycopg.connect(spec.target, autocommit=True) as conn:
+        yield conn, f'"{spec.schema}".events'
+
+
+def test_parallel_progress_counts_every_event_once(simulated: tuple[str, Ledger]) -> None:
+    path, _ = simulated
+    seen: list[int] = []
+    with SQLiteEventStore(path) as store:
+        report = replay(store, verify=False, progress=seen.append, workers=2)
+        assert sum(seen) == report.events == store.last_position()
+    assert all(n >= 0 for n in seen)
+
+
+def test_one_process_when_it_must_be(simulated: tuple[str, Ledger]) -> None:
+    path, _ = simulated
+    with SQLiteEventStore(path) as store:
+        with pytest.raises(ValueError, match="keep_states needs workers=1"):
+            replay(store, workers=2, keep_states=True)
+        with pytest.raises(ValueError, match="workers must be at least 1"):
+            replay(store, workers=0)
+    with SQLiteEventStore(path) as source, SQLiteEventStore(":memory:") as memory:
+        _copy_log(source, memory)  # in memory: nothing another process could open
+        report = replay(memory, workers=2)
+    assert report.workers == 1 and report.ok
+
+
+def test_the_default_is_the_cpus_not_already_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 4, 5}, raising=False)
+    for load, workers in ((0.3, 4), (2.7, 4), (3.2, 3), (5.9, 1), (12.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert default_workers() == workers

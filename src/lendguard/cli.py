@@ -121,8 +121,12 @@ def _story(db: Path | None) -> None:
 
 @app.command()
 def replay(db: DbOption, verify: Annotated[bool, typer.Option(
-        "--verify", help="check the journal and every balance")] = False) -> None:
+        "--verify", help="check the journal and every balance")] = False,
+        workers: Annotated[int | None, typer.Option(
+            min=1, help="processes to share the accounts between (default: the CPUs "
+                        "not already busy, at most 4)")] = None) -> None:
     """Rebuild every account from the event log; with --verify, check the books."""
+    from lendguard.replay import default_workers
     from lendguard.replay import replay as run_replay
     from lendguard.views import trial_balance_table
 
@@ -133,11 +137,13 @@ def replay(db: DbOption, verify: Annotated[bool, typer.Option(
     with Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed:,} events"),
                   console=err, transient=True) as progress:
         task = progress.add_task("replay", total=total)
-        report = run_replay(store, verify=verify,
+        report = run_replay(store, verify=verify, workers=workers or default_workers(),
                             progress=lambda n: progress.advance(task, n))
     store.close()
+    processes = "1 process" if report.workers == 1 else f"{report.workers} processes"
     console.print(f"{report.events:,} events, {report.streams:,} accounts, "
-                  f"{report.seconds:.2f} s ({report.events_per_second:,.0f} events/s)")
+                  f"{report.seconds:.2f} s ({report.events_per_second:,.0f} events/s, "
+                  f"{processes})")
     if verify:
         console.print(trial_balance_table(report.journal))
         if report.problems:

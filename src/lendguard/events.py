@@ -16,6 +16,11 @@ encoded or decoded, the source of one function for it is generated from its fiel
 and compiled once, the way ``dataclasses`` writes ``__init__``. Decoding then costs one
 JSON parse, a dict lookup per amount, date or rate (decoded values are immutable, so
 events share them) and one store per field (see ``_decoding``). Nothing here does I/O.
+
+A field marked ``NOT_FOLDED`` (a statement's line items, say) is one that no fold, state or
+journal reads: it is there for people and reports. Replay asks for decoders *for folding*
+(``payload_decoder(..., for_folding=True)``), which leave such fields unset, so a fold
+that did read one would fail loudly (``AttributeError``) rather than see a wrong value.
 """
 
 from __future__ import annotations
@@ -51,13 +56,16 @@ E = TypeVar("E", bound=type[Event])
 Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 PayloadDecoder = Callable[[str | bytes], Event]
 
+# Field metadata: no fold reads this field (see the module docstring).
+NOT_FOLDED: dict[str, Any] = {"folded": False}
+
 _REGISTRY: dict[str, type[Event]] = {}
 _UPCASTERS: dict[tuple[str, int], Upcast] = {}
 _DECODERS: dict[type[Any], Callable[[Any], Any]] = {}
 _ENCODERS: dict[type[Any], Callable[[Any], Any]] = {}
-# (type name, stored schema version) -> JSON text to event, upcasts included. Cleared
-# whenever an event class or an upcaster is registered, so it never goes stale.
-_PAYLOAD_DECODERS: dict[tuple[str, int], PayloadDecoder] = {}
+# (type name, stored schema version, for folding) -> JSON text to event, upcasts included.
+# Cleared whenever an event class or an upcaster is registered, so it never goes stale.
+_PAYLOAD_DECODERS: dict[tuple[str, int, bool], PayloadDecoder] = {}
 
 
 def event(type_name: str, version: int = 1) -> Callable[[E], E]:
@@ -244,9 +252,11 @@ def _decoder_for(cls: type[Any]) -> Callable[[Any], Any]:
     return cached
 
 
-def _decoding(cls: type[Any], namespace: dict[str, Any]) -> list[str]:
+def _decoding(cls: type[Any], namespace: dict[str, Any], for_folding: bool = False
+              ) -> list[str]:
     """The body of a function from a decoded JSON object ``value`` to an instance of
-    dataclass ``cls``.
+    dataclass ``cls`` (``for_folding``: its ``NOT_FOLDED`` fields left unset, when it is
+    built slot by slot as below; a class built through its constructor gets them all).
 
     A missing field raises KeyError; extra keys are ignored. A frozen dataclass's own
     ``__init__`` sets each field through ``object.__setattr__`` (its ``__setattr__``
@@ -257,6 +267,10 @@ def _decoding(cls: type[Any], namespace: dict[str, Any]) -> list[str]:
     """
     namespace.update(_cls=cls, _new=object.__new__)
     fields = _fields(cls)
+    slot_by_slot = _built_like_its_init(cls)
+    if for_folding and slot_by_slot:
+        unfolded = {f.name for f in dataclasses.fields(cls) if f.metadata.get("folded") is False}
+        fields = [(name, tp) for name, tp in fields if name not in unfolded]
     lines = []
     arguments = []
     for n, (name, tp) in enumerate(fields):
@@ -266,7 +280,7 @@ def _decoding(cls: type[Any], namespace: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"f{n} = value[{name!r}]")
             arguments.append(template.format(f"f{n}"))
-    if not _built_like_its_init(cls):
+    if not slot_by_slot:
         return [*lines, f"return _cls({', '.join(arguments)})"]
     lines.append("instance = _new(_cls)")
     for n, ((name, _), argument) in enumerate(zip(fields, arguments, strict=True)):
@@ -297,10 +311,13 @@ def encode_event(ev: Event) -> str:
     return orjson.dumps(_encoder_for(type(ev))(ev)).decode()
 
 
-def payload_decoder(type_name: str, version: int) -> PayloadDecoder:
+def payload_decoder(type_name: str, version: int, *, for_folding: bool = False
+                    ) -> PayloadDecoder:
     """The function from a stored payload (JSON text or bytes) of ``type_name`` at schema
-    ``version`` to its event, upcasts included; built once and cached."""
-    cached = _PAYLOAD_DECODERS.get((type_name, version))
+    ``version`` to its event, upcasts included; built once and cached. ``for_folding``:
+    the event's ``NOT_FOLDED`` fields may be left unset (for replay; see the module
+    docstring)."""
+    cached = _PAYLOAD_DECODERS.get((type_name, version, for_folding))
     if cached is not None:
         return cached
     cls = event_class(type_name)
@@ -314,9 +331,9 @@ def payload_decoder(type_name: str, version: int) -> PayloadDecoder:
         decode_payload = _lifting_decoder(_decoder_for(cls), lifts)
     else:  # the common case: JSON straight into the event, in one function
         namespace: dict[str, Any] = {"_loads": orjson.loads}
-        lines = ["value = _loads(value)", *_decoding(cls, namespace)]
+        lines = ["value = _loads(value)", *_decoding(cls, namespace, for_folding)]
         decode_payload = _compile(cls, "decode_payload", lines, namespace)
-    _PAYLOAD_DECODERS[(type_name, version)] = decode_payload
+    _PAYLOAD_DECODERS[(type_name, version, for_folding)] = decode_payload
     return decode_payload
 
 
@@ -335,5 +352,6 @@ def _lifting_decoder(decode: Callable[[Any], Any], lifts: list[Upcast]) -> Paylo
 
 def decode_event(type_name: str, version: int, data: str | bytes) -> Event:
     """An event from its stored name, schema version and JSON payload, upcast as needed."""
-    decode = _PAYLOAD_DECODERS.get((type_name, version)) or payload_decoder(type_name, version)
+    decode = _PAYLOAD_DECODERS.get((type_name, version, False)) \
+        or payload_decoder(type_name, version)
     return decode(data)

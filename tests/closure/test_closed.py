@@ -124,7 +124,7 @@ def test_history_is_kept_and_replays(ledger: Ledger, closed_line: str,
     # days go by: close of business leaves a closed account alone
     days.go_to(date(2026, 4, 2))
     assert [s.type for s in ledger.store.read_stream(closed_line)] == kept
-    report = replay(ledger.store)
+    report = replay(ledger.store, keep_states=True)
     assert report.ok, report.problems
     rebuilt = report.states[closed_line]
     assert rebuilt.status is Status.CLOSED and rebuilt.closed is not None

@@ -284,7 +284,7 @@ class ClosureMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_log_replays_and_balances(self) -> None:
-        report = replay(self.store, verify=True)
+        report = replay(self.store, verify=True, keep_states=True)
         assert report.ok, report.problems
         for account in (LINE, LOAN):
             assert report.states[account].status is self.ledger.state(account).status

@@ -204,7 +204,7 @@ def test_confirming_while_purchases_stream_in(kind: str, delay: float,
             assert events_of(setup.store, LINE, AccountClosed) == []
             assert purchases == ["bought"] * PURCHASES
         assert kinds(setup.closure_blockers(LINE)) == []
-        report = replay(setup.store)
+        report = replay(setup.store, keep_states=True)
         assert report.ok, report.problems
         assert report.states[LINE].status is line.status
         setup.store.close()

@@ -185,7 +185,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def books_balance_and_replay_reproduces_state(self) -> None:
-        report = replay(self.store, verify=True)
+        report = replay(self.store, verify=True, keep_states=True)
         assert report.ok, report.problems
         for account in (LINE, LOAN):
             live = self.ledger.state(account)

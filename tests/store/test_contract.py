@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import pickle
 import queue
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from functools import partial
 from itertools import count, islice
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -161,6 +164,42 @@ def test_read_all_rows_is_read_all_cut_to_what_a_fold_needs(store: EventStore) -
     )
     with pytest.raises(ValueError):
         store.read_all_rows(batch_size=0)
+
+
+def test_read_all_rows_of_some_streams_up_to_a_position(store: EventStore) -> None:
+    for n in range(9):
+        store.append([write(f"acct-{n % 3}", n // 3, new_event())])
+    expected = [(e.position, e.stream_id, e.seq, e.type, e.version, e.data)
+                for e in store.read_all()]
+
+    # Each adapter answers in the database; the contract's own implementation alike.
+    for read in (store.read_all_rows, partial(EventStore.read_all_rows, store)):
+        def rows(**kwargs: Any) -> list[object]:
+            return [row for page in read(batch_size=2, **kwargs) for row in page]  # noqa: B023
+
+        assert rows(stream_ids=["acct-0", "acct-2"]) == [
+            row for row in expected if row[1] != "acct-1"]
+        assert rows(through_position=5) == expected[:5]
+        assert rows(stream_ids=["acct-1"], through_position=5) == [
+            row for row in expected[:5] if row[1] == "acct-1"]
+        assert rows(stream_ids=[]) == []
+        assert rows(stream_ids=["nobody"]) == []
+    with pytest.raises(ValueError):
+        store.read_all_rows(batch_size=0, stream_ids=["acct-0"])
+
+
+def test_an_opener_opens_the_same_store_again(store: EventStore) -> None:
+    store.append([write("acct-1", 0, new_event(), new_event())])
+    opener = store.opener()
+    assert opener is not None
+    with pickle.loads(pickle.dumps(opener))() as again:
+        assert again is not store
+        assert [e.event_id for e in again.read_all()] == [e.event_id for e in store.read_all()]
+
+
+def test_an_in_memory_store_has_no_opener() -> None:
+    with SQLiteEventStore(":memory:") as store:
+        assert store.opener() is None
 
 
 def test_last_position(store: EventStore) -> None:

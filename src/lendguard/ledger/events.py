@@ -9,11 +9,11 @@ and never fails.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from lendguard.events import Event, event
+from lendguard.events import NOT_FOLDED, Event, event
 from lendguard.ledger.schedule import RepaymentMethod
 from lendguard.ledger.terms import CashLoanTerms, CreditLineTerms
 from lendguard.money import Money
@@ -353,7 +353,8 @@ class StatementIssued(Event):
       instalment_principal, instalment_fees: the instalment periods billed.
       minimum_payment: what must be paid by the due date to stay current.
       previous_balance: what older statements still owe.
-      line_items: every line, in date order.
+      line_items: every line, in date order (for the borrower and reports: no fold reads
+        them, and replay leaves them undecoded).
       billed_orders: orders whose unbilled amount moved onto this statement.
       billed_plans: plans one period of which was billed.
     """
@@ -366,7 +367,7 @@ class StatementIssued(Event):
     instalment_fees: Money
     minimum_payment: Money
     previous_balance: Money
-    line_items: tuple[LineItem, ...]
+    line_items: tuple[LineItem, ...] = field(metadata=NOT_FOLDED)
     billed_orders: tuple[str, ...]
     billed_plans: tuple[str, ...]
 

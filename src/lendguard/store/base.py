@@ -15,7 +15,7 @@ nothing is written: with the same fingerprint the earlier result is returned
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -219,19 +219,31 @@ class EventStore(abc.ABC):
         """Every event with ``position > after_position``, in position order, lazily."""
 
     def read_all_rows(
-        self, after_position: int = 0, batch_size: int = 10_000
+        self, after_position: int = 0, batch_size: int = 10_000, *,
+        stream_ids: Collection[str] | None = None, through_position: int | None = None,
     ) -> Iterator[list[EventRow]]:
         """What ``read_all`` reads, cut to ``EventRow`` tuples, in pages (lists) of up to
         ``batch_size``; lazily. For replays and projections: adapters answer it with a
-        narrower query than ``read_all``'s and build no object per row."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        return self._rows_from_read_all(after_position, batch_size)
+        narrower query than ``read_all``'s and build no object per row.
 
-    def _rows_from_read_all(self, after_position: int, batch_size: int
+        ``stream_ids``: only these streams' events (a replay's share of the streams; the
+        adapters filter in the database, so the other events cost no Python work).
+        ``through_position``: nothing after this position (a fixed end for readers in
+        several processes)."""
+        _check_batch_size(batch_size)
+        return self._rows_from_read_all(after_position, batch_size, stream_ids,
+                                        through_position)
+
+    def _rows_from_read_all(self, after_position: int, batch_size: int,
+                            stream_ids: Collection[str] | None, through_position: int | None,
                             ) -> Iterator[list[EventRow]]:
+        wanted = None if stream_ids is None else frozenset(stream_ids)
         page: list[EventRow] = []
         for stored in self.read_all(after_position, batch_size):
+            if through_position is not None and stored.position > through_position:
+                break
+            if wanted is not None and stored.stream_id not in wanted:
+                continue
             page.append(
                 (stored.position, stored.stream_id, stored.seq, stored.type, stored.version,
                  stored.data)
@@ -241,6 +253,12 @@ class EventStore(abc.ABC):
                 page = []
         if page:
             yield page
+
+    def opener(self) -> Callable[[], EventStore] | None:
+        """A picklable function that opens another connection to this same store (for
+        work in other processes), or None when there is no way to (an in-memory
+        database). The default is None."""
+        return None
 
     @abc.abstractmethod
     def stream_info(self, stream_id: str) -> StreamInfo | None:
@@ -269,3 +287,8 @@ class EventStore(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")

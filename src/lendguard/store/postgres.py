@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from itertools import starmap
 from typing import Any
 
@@ -98,6 +99,8 @@ class _Statements:
     select_stream: sql.Composed
     select_batch: sql.Composed
     select_rows: sql.Composed
+    select_rows_of_streams: sql.Composed
+    select_rows_through: sql.Composed
     select_stream_info: sql.Composed
 
     @classmethod
@@ -161,6 +164,17 @@ class _Statements:
                 "SELECT position, stream_id, seq, type, version, data FROM {events} "
                 "WHERE position > %s ORDER BY position LIMIT %s"
             ),
+            # The replay read of a share of the streams up to a position; ``= ANY`` of an
+            # array is hashed by the server (PostgreSQL 14+), so it costs little per row.
+            select_rows_of_streams=compose(
+                "SELECT position, stream_id, seq, type, version, data FROM {events} "
+                "WHERE position > %s AND stream_id = ANY(%s::text[]) AND position <= %s "
+                "ORDER BY position LIMIT %s"
+            ),
+            select_rows_through=compose(
+                "SELECT position, stream_id, seq, type, version, data FROM {events} "
+                "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s"
+            ),
             select_stream_info=compose(
                 "SELECT stream_id, version, category, customer_id FROM {streams}"
             ),
@@ -176,6 +190,7 @@ class PostgresEventStore(EventStore):
 
     def __init__(self, url: str, schema: str = "public") -> None:
         self.schema = schema
+        self._url = url
         self._sql = _Statements.for_schema(schema)
         self._lock = threading.RLock()
         try:
@@ -285,28 +300,40 @@ class PostgresEventStore(EventStore):
             yield from map(_make_stored_event, rows)
 
     def read_all_rows(
-        self, after_position: int = 0, batch_size: int = 10_000
+        self, after_position: int = 0, batch_size: int = 10_000, *,
+        stream_ids: Collection[str] | None = None, through_position: int | None = None,
     ) -> Iterator[list[EventRow]]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if stream_ids is not None:
+            through = through_position if through_position is not None else 2**63 - 1
+            return self._pages(self._sql.select_rows_of_streams, after_position, batch_size,
+                               (list(stream_ids), through))
+        if through_position is not None:
+            return self._pages(self._sql.select_rows_through, after_position, batch_size,
+                               (through_position,))
         return self._pages(self._sql.select_rows, after_position, batch_size)
 
     def _pages(
-        self, query: sql.Composed, after_position: int, batch_size: int
+        self, query: sql.Composed, after_position: int, batch_size: int,
+        conditions: tuple[object, ...] = (),
     ) -> Iterator[list[Any]]:
         # Keyset pages: positions commit in order (see the module docstring), so reading
         # past the last position seen never skips an event, and nothing stays open between
         # pages for a slow consumer to hold. Every query paged here selects the position
-        # first.
+        # first and takes (after, *conditions, limit).
         while True:
             with _postgres_errors("read_all"), self._lock, self._conn.cursor() as cur:
-                cur.execute(query, (after_position, batch_size))
+                cur.execute(query, (after_position, *conditions, batch_size))
                 rows = cur.fetchall()
             if rows:
                 yield rows
             if len(rows) < batch_size:
                 return
             after_position = rows[-1][0]
+
+    def opener(self) -> Callable[[], EventStore] | None:
+        return partial(PostgresEventStore, self._url, self.schema)
 
     def stream_info(self, stream_id: str) -> StreamInfo | None:
         query = self._sql.select_stream_info + sql.SQL(" WHERE stream_id = %s")

@@ -38,8 +38,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from itertools import starmap
 from typing import Any
 
@@ -129,10 +130,16 @@ _SELECT_STREAM = f"""WITH RECURSIVE chain AS (
 )
 SELECT {_EVENT_COLUMNS} FROM chain ORDER BY seq"""
 _SELECT_BATCH = f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+# The replay read, with optional conditions (``?`` parameters between the position and
+# the limit) on streams and the last position.
 _SELECT_ROWS = (
     "SELECT position, stream_id, seq, type, version, data FROM events "
-    "WHERE position > ? ORDER BY position LIMIT ?"
+    "WHERE position > ?{conditions} ORDER BY position LIMIT ?"
 )
+# One JSON array parameter rather than one per stream: SQLite turns the subquery into a
+# transient index once per page, and checks each row against it without leaving C.
+_IN_STREAMS = " AND stream_id IN (SELECT value FROM json_each(?))"
+_THROUGH_POSITION = " AND position <= ?"
 _SELECT_STREAM_INFO = "SELECT stream_id, version, category, customer_id FROM streams"
 
 _EventRecord = tuple[int, str, int, str, str, int, str, str, str, str, int]
@@ -148,6 +155,7 @@ class SQLiteEventStore(EventStore):
 
     def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
         self.path = path
+        self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(
@@ -282,24 +290,41 @@ class SQLiteEventStore(EventStore):
             yield from map(_make_stored_event, rows)
 
     def read_all_rows(
-        self, after_position: int = 0, batch_size: int = 10_000
+        self, after_position: int = 0, batch_size: int = 10_000, *,
+        stream_ids: Collection[str] | None = None, through_position: int | None = None,
     ) -> Iterator[list[EventRow]]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        return self._pages(_SELECT_ROWS, after_position, batch_size)
+        conditions = ""
+        parameters: list[object] = []
+        if stream_ids is not None:
+            conditions += _IN_STREAMS
+            parameters.append(json.dumps(list(stream_ids)))
+        if through_position is not None:
+            conditions += _THROUGH_POSITION
+            parameters.append(through_position)
+        query = _SELECT_ROWS.format(conditions=conditions)
+        return self._pages(query, after_position, batch_size, tuple(parameters))
 
-    def _pages(self, query: str, after_position: int, batch_size: int) -> Iterator[list[Any]]:
+    def _pages(self, query: str, after_position: int, batch_size: int,
+               conditions: tuple[object, ...] = ()) -> Iterator[list[Any]]:
         # Keyset pages rather than one open cursor: nothing is held between pages, so a
         # slow consumer never keeps a read transaction (and the WAL) pinned. Every query
-        # paged here selects the position first.
+        # paged here selects the position first and takes (after, *conditions, limit).
         while True:
             with _sqlite_errors("read_all"), self._lock:
-                rows = self._db.execute(query, (after_position, batch_size)).fetchall()
+                rows = self._db.execute(query, (after_position, *conditions, batch_size)
+                                        ).fetchall()
             if rows:
                 yield rows
             if len(rows) < batch_size:
                 return
             after_position = rows[-1][0]
+
+    def opener(self) -> Callable[[], EventStore] | None:
+        if self.path == ":memory:" or "mode=memory" in self.path:
+            return None
+        return partial(SQLiteEventStore, self.path, busy_timeout=self._busy_timeout)
 
     def stream_info(self, stream_id: str) -> StreamInfo | None:
         with _sqlite_errors("stream_info"), self._lock:
