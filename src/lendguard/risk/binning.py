@@ -41,11 +41,14 @@ from lendguard.risk.features import (
     IntArray,
     Kind,
     ObjectArray,
-    categorical_array,
     numeric_array,
 )
 
 SpecialValue = float | str
+# A feature's values: float64 with NaN for numeric ones; text (None for missing) for
+# categorical ones, as a polars Series or an object array.
+Values = FloatArray | ObjectArray | pl.Series
+GRID_SAMPLE = 200_000  # rows the quantile grid of a large feature is taken from
 Block = tuple[int, int]  # a run of pre-bins [start, end)
 
 
@@ -134,23 +137,26 @@ class FeatureBinning:
     def woe(self) -> FloatArray:
         return np.array([b.woe for b in self.bins], dtype=np.float64)
 
-    def bin_indices(self, values: FloatArray | ObjectArray) -> IntArray:
+    def bin_indices(self, values: Values) -> IntArray:
         """The bin of every value; unseen categories fall in the missing bin."""
         if self.kind is Kind.NUMERIC:
-            return self._numeric_indices(np.asarray(values, dtype=np.float64))
+            return self._numeric_indices(_as_floats(values))
         return self._categorical_indices(values)
 
     def _numeric_indices(self, x: FloatArray) -> IntArray:
-        index = np.searchsorted(np.asarray(self.splits, dtype=np.float64), x, side="right")
+        # counting the cut points at or below x is searchsorted(side="right"), but
+        # branch-free: a few vector comparisons beat a binary search per row
+        index = np.zeros(x.shape, dtype=np.int64)
+        for cut in self.splits:
+            index += x >= cut
         for offset, (value, _) in enumerate(self.specials):
             index[x == float(value)] = self.n_regular + offset
         index[np.isnan(x)] = self.missing_index
         return index.astype(np.int64)
 
-    def _categorical_indices(self, values: FloatArray | ObjectArray) -> IntArray:
+    def _categorical_indices(self, values: Values) -> IntArray:
         mapping = self.category_bins()
-        series = pl.Series(values.tolist(), dtype=pl.String)
-        mapped = series.replace_strict(mapping, default=self.missing_index,
+        mapped = _as_text(values).replace_strict(mapping, default=self.missing_index,
                                        return_dtype=pl.Int64)
         return mapped.to_numpy().astype(np.int64)
 
@@ -160,7 +166,7 @@ class FeatureBinning:
             mapping[str(value)] = self.n_regular + offset
         return mapping
 
-    def transform(self, values: FloatArray | ObjectArray) -> FloatArray:
+    def transform(self, values: Values) -> FloatArray:
         return self.woe[self.bin_indices(values)]
 
     def table(self) -> pl.DataFrame:
@@ -230,6 +236,9 @@ def _grid_cuts(x: FloatArray, grid_size: int) -> FloatArray:
     if unique is not None and unique.size <= grid_size:
         return unique[1:]
     qs = np.linspace(0.0, 1.0, grid_size + 1)[1:-1]
+    if x.size > GRID_SAMPLE:
+        # candidate cuts need not be exact quantiles: a sample finds them 10x faster
+        x = x[np.random.default_rng(0).choice(x.size, GRID_SAMPLE, replace=False)]
     cuts = np.unique(np.quantile(x, qs, method="inverted_cdf"))
     return np.asarray(cuts[cuts > x.min()], dtype=np.float64)
 
@@ -425,8 +434,8 @@ def _split_numeric(x: FloatArray, specials: Sequence[SpecialValue]) -> _Split:
     return _Split(regular, masks, missing)
 
 
-def _split_categorical(values: ObjectArray, specials: Sequence[SpecialValue]) -> _Split:
-    series = pl.Series(values.tolist(), dtype=pl.String)
+def _split_categorical(values: Values, specials: Sequence[SpecialValue]) -> _Split:
+    series = _as_text(values)
     missing = series.is_null().to_numpy()
     masks = [(series == str(v)).fill_null(False).to_numpy() for v in specials]
     regular = ~missing
@@ -435,78 +444,132 @@ def _split_categorical(values: ObjectArray, specials: Sequence[SpecialValue]) ->
     return _Split(regular, masks, missing)
 
 
-def fit_feature(feature: Feature, values: FloatArray | ObjectArray, y: IntArray,
+def _as_text(values: Values) -> pl.Series:
+    if isinstance(values, pl.Series):
+        return values.cast(pl.String)
+    return pl.Series(values.tolist(), dtype=pl.String)
+
+
+def _as_floats(values: Values) -> FloatArray:
+    if isinstance(values, pl.Series):
+        return numeric_array(values)
+    return np.asarray(values, dtype=np.float64)
+
+
+def fit_feature(feature: Feature, values: Values, y: IntArray,
                 options: BinningOptions | None = None) -> FeatureBinning:
     """Bin one feature against the 0/1 target ``y``."""
     options = options or BinningOptions()
-    specials = list(feature.special_values)
+    if options.method == "optbinning":
+        return _fit_with_optbinning(feature, values, y, options)
     if feature.kind is Kind.NUMERIC:
-        x = np.asarray(values, dtype=np.float64)
-        split = _split_numeric(x, specials)
-        trend, splits = _numeric_splits(x[split.regular], y[split.regular], feature, options)
-        shell = FeatureBinning(feature.name, feature.kind, trend, tuple(splits), (),
-                               _special_labels(feature), ())
-    else:
-        split = _split_categorical(np.asarray(values, dtype=object), specials)
-        regular_values = np.asarray(values, dtype=object)[split.regular]
-        groups = _categorical_groups(regular_values, y[split.regular], feature, options)
-        shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
-                               _special_labels(feature), ())
-    return _with_stats(shell, values, y, options.woe_prior)
+        return _fit_numeric(feature, _as_floats(values), y, options)
+    return _fit_categorical(feature, _as_text(values), y, options)
 
 
 def _special_labels(feature: Feature) -> tuple[tuple[SpecialValue, str], ...]:
     return tuple((value, label) for value, label in feature.special_values.items())
 
 
-def _numeric_splits(x: FloatArray, y: IntArray, feature: Feature,
-                    options: BinningOptions) -> tuple[str, list[float]]:
-    if options.method == "optbinning":
-        return _optbinning_splits(x, y, feature, options)
-    if x.size == 0:
-        return feature.trend, []
-    cuts = _grid_cuts(x, options.grid_size)
-    events, totals = _counts(np.searchsorted(cuts, x, side="right"), y, cuts.size + 1)
-    blocks = _tree_prebins(events, totals, options.max_prebins,
-                           options.min_prebin_size * x.size)
-    min_count = options.min_bin_size * x.size
+def _fit_numeric(feature: Feature, x: FloatArray, y: IntArray,
+                 options: BinningOptions) -> FeatureBinning:
+    """Bins from the grid's counts; the rows are passed over once (plus the masks)."""
+    split = _split_numeric(x, list(feature.special_values))
+    xr, yr = x[split.regular], y[split.regular]
+    trend, splits = feature.trend, []
+    events = totals = np.zeros(1)
+    if xr.size:
+        cuts = _grid_cuts(xr, options.grid_size)
+        events, totals = _counts(np.searchsorted(cuts, xr, side="right"), yr, cuts.size + 1)
+        trend, final = _numeric_blocks(events, totals, feature.trend, options, xr.size)
+        splits = [float(cuts[start - 1]) for start, _ in final[1:]]
+        events = np.array([events[a:b].sum() for a, b in final])
+        totals = np.array([totals[a:b].sum() for a, b in final])
+    shell = FeatureBinning(feature.name, feature.kind, trend, tuple(splits), (),
+                           _special_labels(feature), ())
+    return _from_counts(shell, *_outside_counts(events, totals, split, y), options.woe_prior)
+
+
+def _outside_counts(events: FloatArray, totals: FloatArray, split: _Split,
+                    y: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Regular bins' counts followed by each special value's and the missing bin's."""
+    masks = [*split.special_masks, split.missing]
+    extra_totals = [float(mask.sum()) for mask in masks]
+    extra_events = [float(y[mask].sum()) for mask in masks]
+    return (np.concatenate([events, extra_events]), np.concatenate([totals, extra_totals]))
+
+
+def _numeric_blocks(events: FloatArray, totals: FloatArray, trend: str,
+                    options: BinningOptions, rows: int) -> tuple[str, list[Block]]:
+    blocks = _tree_prebins(events, totals, options.max_prebins, options.min_prebin_size * rows)
+    min_count = options.min_bin_size * rows
 
     def finish(shaped: list[Block]) -> list[Block]:
         small = _merge_small(events, totals, shaped, min_count)
         return _merge_to_max(events, totals, small, options.max_bins)
 
-    trend, final = _apply_trend(events, totals, blocks, feature.trend, finish)
-    return trend, [float(cuts[start - 1]) for start, _ in final[1:]]
+    return _apply_trend(events, totals, blocks, trend, finish)
 
 
-def _categorical_groups(values: ObjectArray, y: IntArray, feature: Feature,
-                        options: BinningOptions) -> tuple[tuple[str, ...], ...]:
-    if values.size == 0:
-        return ()
-    if options.method == "optbinning":
-        return _optbinning_groups(values, y, feature, options)
-    categories, index = np.unique(values.astype(str), return_inverse=True)
-    events, totals = _counts(index.astype(np.int64), y, categories.size)
-    order = np.argsort(events / totals, kind="stable")
-    events, totals, categories = events[order], totals[order], categories[order]
-    blocks = [(i, i + 1) for i in range(categories.size)]
-    blocks = _pava(events, totals, blocks, ascending=True)
-    blocks = _merge_small(events, totals, blocks, options.min_bin_size * values.size)
+def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
+                     options: BinningOptions) -> FeatureBinning:
+    """Categories ordered by default rate, then merged like numeric pre-bins."""
+    stats = (pl.DataFrame({"value": values, "y": y})
+             .group_by("value").agg(pl.len().alias("n"), pl.col("y").sum().alias("e")))
+    specials = [str(v) for v in feature.special_values]
+    counts = {value: (float(e), float(n)) for value, n, e in stats.iter_rows()}
+    regular = sorted((v for v in counts if v is not None and v not in specials),
+                     key=lambda v: (counts[v][0] / counts[v][1], v))
+    events = np.array([counts[v][0] for v in regular])
+    totals = np.array([counts[v][1] for v in regular])
+    blocks = _pava(events, totals, [(i, i + 1) for i in range(len(regular))], ascending=True)
+    blocks = _merge_small(events, totals, blocks, options.min_bin_size * totals.sum())
     blocks = _merge_to_max(events, totals, blocks, options.max_bins)
-    return tuple(tuple(str(c) for c in categories[s:t]) for s, t in blocks)
+    groups = tuple(tuple(regular[a:b]) for a, b in blocks)
+    outside = [counts.get(v, (0.0, 0.0)) for v in [*specials, None]]
+    all_events = [float(events[a:b].sum()) for a, b in blocks] + [e for e, _ in outside]
+    all_totals = [float(totals[a:b].sum()) for a, b in blocks] + [n for _, n in outside]
+    shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
+                           _special_labels(feature), ())
+    return _from_counts(shell, np.array(all_events), np.array(all_totals), options.woe_prior)
 
 
-def _with_stats(shell: FeatureBinning, values: FloatArray | ObjectArray,
+def _fit_with_optbinning(feature: Feature, values: Values, y: IntArray,
+                         options: BinningOptions) -> FeatureBinning:
+    specials = list(feature.special_values)
+    if feature.kind is Kind.NUMERIC:
+        x = _as_floats(values)
+        split = _split_numeric(x, specials)
+        trend, splits = _optbinning_splits(x[split.regular], y[split.regular], feature,
+                                           options)
+        shell = FeatureBinning(feature.name, feature.kind, trend, tuple(splits), (),
+                               _special_labels(feature), ())
+    else:
+        split = _split_categorical(values, specials)
+        regular_values = np.asarray(_as_text(values).to_list(), dtype=object)[split.regular]
+        groups = (_optbinning_groups(regular_values, y[split.regular], feature, options)
+                  if regular_values.size else ())
+        shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
+                               _special_labels(feature), ())
+    return _with_stats(shell, values, y, options.woe_prior)
+
+
+def _with_stats(shell: FeatureBinning, values: Values,
                 y: IntArray, prior: float) -> FeatureBinning:
     """The binning with every bin's counts, WOE and IV on the training rows."""
     size = shell.n_regular + len(shell.specials) + 1
     events, totals = _counts(shell.bin_indices(values), y, size)
-    all_events = float(y.sum())
-    woe, iv = _woe_iv(events, totals, all_events, float(y.size) - all_events, prior)
+    return _from_counts(shell, events, totals, prior)
+
+
+def _from_counts(shell: FeatureBinning, events: FloatArray, totals: FloatArray,
+                 prior: float) -> FeatureBinning:
+    all_events = float(events.sum())
+    woe, iv = _woe_iv(events, totals, all_events, float(totals.sum()) - all_events, prior)
     labels = _bin_labels(shell)
     bins = tuple(BinStats(labels[i], int(totals[i]), int(events[i]),
                           int(totals[i] - events[i]), float(woe[i]), float(iv[i]))
-                 for i in range(size))
+                 for i in range(len(labels)))
     return FeatureBinning(shell.name, shell.kind, shell.trend, shell.splits, shell.groups,
                           shell.specials, bins)
 
@@ -544,12 +607,17 @@ def _optbinning_splits(x: FloatArray, y: IntArray, feature: Feature,
 
 
 def _observed_trend(x: FloatArray, y: IntArray, splits: list[float], asked: str) -> str:
+    """The trend optbinning's ``auto`` settled on, read from the bins' default rates."""
     if asked != "auto":
         return asked
     index = np.searchsorted(np.asarray(splits), x, side="right")
     events, totals = _counts(index.astype(np.int64), y, len(splits) + 1)
-    rates = events / np.maximum(totals, 1)
-    return "ascending" if rates[-1] >= rates[0] else "descending"
+    steps = np.diff(events / np.maximum(totals, 1))
+    if (steps >= 0).all():
+        return "ascending"
+    if (steps <= 0).all():
+        return "descending"
+    return "peak" if steps[0] > 0 else "valley"
 
 
 def _optbinning_groups(values: ObjectArray, y: IntArray, feature: Feature,
@@ -566,11 +634,11 @@ def _optbinning_groups(values: ObjectArray, y: IntArray, feature: Feature,
 
 # ---------------------------------------------------------------------------- many features
 
-def feature_values(frame: pl.DataFrame, feature: Feature) -> FloatArray | ObjectArray:
+def feature_values(frame: pl.DataFrame, feature: Feature) -> Values:
     """The column of ``feature`` as the array binning works on."""
     if feature.kind is Kind.NUMERIC:
         return numeric_array(frame[feature.name])
-    return categorical_array(frame[feature.name])
+    return frame[feature.name].cast(pl.String)
 
 
 def fit_binnings(frame: pl.DataFrame, feature_set: FeatureSet, y: IntArray,

@@ -45,6 +45,7 @@ from lendguard.risk.selection import Selection, SelectionOptions, select_feature
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 PRIOR_GRID = (0.0, 5.0, 10.0, 20.0)
+LARGE_DATA_C = 1.0
 
 
 @dataclass(frozen=True)
@@ -224,8 +225,9 @@ class ScorecardOptions:
       woe_prior: pseudo-rows at the overall default rate added to every bin's WOE
         (shrinks the WOE of small bins).
       tuning_rows: ``C`` or ``woe_prior`` left as ``None`` are chosen from ``C_GRID`` and
-        ``PRIOR_GRID`` by 4-fold cross-validated AUC on the training rows (at most this
-        many of them), so the choice never sees the data the model is judged on.
+        ``PRIOR_GRID`` by 4-fold cross-validated AUC on the training rows, so the choice
+        never sees the data the model is judged on; with more rows than this they are
+        simply ``LARGE_DATA_C`` and 0.
       tuning_repeats: how many differently shuffled 4-fold splits that choice averages.
     """
 
@@ -263,45 +265,56 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     names = feature_set.names
     woe = np.column_stack([binnings[n].transform(values[n]) for n in names])
     selection = select_features(woe, y, names, binnings, options.selection)
-    kept = _drop_wrong_signs(woe, y, names, selection, options.C)
+    kept, sign_model = _drop_wrong_signs(woe, y, names, selection, options.C)
     C, prior = options.C, options.woe_prior
-    if C is None or prior is None:
+    if len(y) > options.tuning_rows:
+        # with this much data, shrinkage and L2 hardly move a coefficient: no tuning
+        C, prior = C or LARGE_DATA_C, prior or 0.0
+    elif C is None or prior is None:
         C, prior = tune(frame.select(kept), y, feature_set.only(kept), options)
     final = {n: with_woe_prior(binnings[n], prior) for n in names}
     matrix = np.column_stack([final[n].transform(values[n]) for n in kept]) if kept \
         else np.empty((frame.height, 0))
-    model = LogisticRegression(C=C, max_iter=1000).fit(matrix, y)
+    # the sign check already fitted this very model when nothing was tuned
+    model = (sign_model if sign_model is not None and prior == 0.0
+             and (options.C or LARGE_DATA_C) == C else logistic(C).fit(matrix, y))
     scorecard = scale(feature_set, final, kept, model.coef_[0], float(model.intercept_[0]),
                       options.scaling)
     return TrainedScorecard(scorecard, final, selection, C, prior, frame.height,
                             float(y.mean()))
 
 
+def logistic(C: float) -> LogisticRegression:
+    """L2 logistic regression by Newton steps: a scorecard has many rows and few columns,
+    where a handful of Cholesky solves beat hundreds of gradient steps."""
+    return LogisticRegression(C=C, solver="newton-cholesky", max_iter=100)
+
+
 def _drop_wrong_signs(woe: FloatArray, y: IntArray, names: Sequence[str],
-                      selection: Selection, C: float | None) -> list[str]:
+                      selection: Selection, C: float | None
+                      ) -> tuple[list[str], LogisticRegression | None]:
     """Drop features whose coefficient says "safer bin, more default" (a sign of
-    collinearity), one at a time, refitting after each."""
+    collinearity), one at a time, refitting after each; the last model fitted too."""
+    model = None
     while selection.kept:
         matrix = woe[:, [names.index(n) for n in selection.kept]]
-        coefs = LogisticRegression(C=C or 1.0, max_iter=1000).fit(matrix, y).coef_[0]
+        model = logistic(C or LARGE_DATA_C).fit(matrix, y)
+        coefs = model.coef_[0]
         worst = int(np.argmax(coefs))
         if coefs[worst] <= 0:
             break
+        model = None
         selection.drop(selection.kept[worst], "positive coefficient on WOE (collinearity)")
-    return list(selection.kept)
+    return list(selection.kept), model
 
 
 def tune(frame: pl.DataFrame, y: IntArray, feature_set: FeatureSet,
          options: ScorecardOptions) -> tuple[float, float]:
-    """(C, WOE prior) with the best 4-fold CV AUC on (a sample of) the training rows.
+    """(C, WOE prior) with the best 4-fold CV AUC on the training rows.
 
     Every inner fold bins its own training part, so no WOE is ever learnt from the rows
     it is judged on; the priors only rescale WOE from the bins' counts.
     """
-    if len(y) > options.tuning_rows:
-        sample = np.sort(np.random.default_rng(0).choice(len(y), options.tuning_rows,
-                                                         replace=False))
-        frame, y = frame[sample], y[sample]
     Cs = C_GRID if options.C is None else (options.C,)
     priors = PRIOR_GRID if options.woe_prior is None else (options.woe_prior,)
     results: dict[tuple[float, float], list[float]] = {}
@@ -311,7 +324,7 @@ def tune(frame: pl.DataFrame, y: IntArray, feature_set: FeatureSet,
             train_x, test_x = (_woe(frame[rows], feature_set, binnings, prior)
                                for rows in (train, test))
             for c in Cs:
-                model = LogisticRegression(C=c, max_iter=1000).fit(train_x, y[train])
+                model = logistic(c).fit(train_x, y[train])
                 auc = roc_auc_score(y[test], model.decision_function(test_x))
                 results.setdefault((c, prior), []).append(float(auc))
     return max(results, key=lambda key: (float(np.mean(results[key])), -key[1], key[0]))
