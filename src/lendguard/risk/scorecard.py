@@ -273,8 +273,10 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     elif C is None or prior is None:
         C, prior = tune(frame.select(kept), y, feature_set.only(kept), options)
     final = {n: with_woe_prior(binnings[n], prior) for n in names}
-    matrix = np.column_stack([final[n].transform(values[n]) for n in kept]) if kept \
-        else np.empty((frame.height, 0))
+    if prior == 0.0 or not kept:   # the WOE already computed is the final one
+        matrix = woe[:, [names.index(n) for n in kept]]
+    else:
+        matrix = np.column_stack([final[n].transform(values[n]) for n in kept])
     # the sign check already fitted this very model when nothing was tuned
     model = (sign_model if sign_model is not None and prior == 0.0
              and (options.C or LARGE_DATA_C) == C else logistic(C).fit(matrix, y))
