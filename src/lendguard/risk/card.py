@@ -35,10 +35,12 @@ def model_card(source: str, trained: TrainedScorecard | None, challenger: Challe
 def _scorecard_section(trained: TrainedScorecard) -> list[str]:
     card = trained.scorecard
     scaling = card.scaling
+    how = ("both chosen by 4-fold cross-validation on the training rows only"
+           if trained.tuned else "both as configured, not tuned")
     lines = ["## Scorecard", "",
              f"{trained.rows:,} rows, default rate {trained.default_rate:.2%}. Logistic "
-             f"regression on WOE, L2 with C = {trained.C:g} (chosen by cross-validation on "
-             "the training rows only).", "",
+             f"regression on WOE, L2 with C = {trained.C:g}, WOE shrunk by a prior of "
+             f"{trained.woe_prior:g} rows per bin ({how}).", "",
              f"Scaling: {scaling.base_score:g} points at odds {scaling.base_odds:g}:1 "
              f"(repay : default), {scaling.pdo:g} points to double the odds "
              f"(factor {scaling.factor:.4f}, offset {scaling.offset:.4f}). Points per bin "

@@ -251,6 +251,7 @@ class TrainedScorecard:
     woe_prior: float
     rows: int
     default_rate: float
+    tuned: bool = False
 
 
 def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
@@ -267,11 +268,13 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     selection = select_features(woe, y, names, binnings, options.selection)
     kept, sign_model = _drop_wrong_signs(woe, y, names, selection, options.C)
     C, prior = options.C, options.woe_prior
+    tuned = False
     if len(y) > options.tuning_rows:
         # with this much data, shrinkage and L2 hardly move a coefficient: no tuning
         C, prior = C or LARGE_DATA_C, prior or 0.0
     elif C is None or prior is None:
         C, prior = tune(frame.select(kept), y, feature_set.only(kept), options)
+        tuned = True
     final = {n: with_woe_prior(binnings[n], prior) for n in names}
     if prior == 0.0 or not kept:   # the WOE already computed is the final one
         matrix = woe[:, [names.index(n) for n in kept]]
@@ -283,7 +286,7 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     scorecard = scale(feature_set, final, kept, model.coef_[0], float(model.intercept_[0]),
                       options.scaling)
     return TrainedScorecard(scorecard, final, selection, C, prior, frame.height,
-                            float(y.mean()))
+                            float(y.mean()), tuned)
 
 
 def logistic(C: float) -> LogisticRegression:
