@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
-from lendguard.errors import InvalidCommand, LendguardError
+from lendguard.errors import InvalidCommand, LendguardError, NotYetSupported
 from lendguard.money import Money
 from lendguard.notify import FileOutbox
 from lendguard.service import Ledger
@@ -387,6 +387,70 @@ def closure_record(db: DbOption, account: Annotated[str, typer.Option()]) -> Non
         console.print(closure_record_table(ledger, account))
     except LendguardError as exc:
         raise _fail(exc) from exc
+
+
+@app.command()
+def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1 = default)")],
+          out: Annotated[Path, typer.Option(help="directory the model artefact is written to")],
+          data: Annotated[Path | None, typer.Option(help="training data, CSV or Parquet")] = None,
+          from_db: Annotated[Path | None, typer.Option(
+              "--from-db", help="train on the application data of an event store")] = None,
+          model: Annotated[str, typer.Option(help="scorecard, lightgbm or both")] = "both",
+          cv: Annotated[int, typer.Option(help="also measure AUC by N-fold stratified "
+                                          "cross-validation (0: no)")] = 0) -> None:
+    """Train a scorecard and/or a LightGBM challenger and save them as an artefact."""
+    from lendguard.risk.training import read_table, train_models
+
+    try:
+        if (data is None) == (from_db is None):
+            raise InvalidCommand("give exactly one of --data or --from-db")
+        if from_db is not None:
+            raise NotYetSupported("--from-db: the event store holds no application data yet "
+                                  "(it comes with the simulator's engine, issue #4); export "
+                                  "the applications to CSV or Parquet and use --data")
+        frame = read_table(Path(str(data)))
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed} steps"), console=err,
+                      transient=True) as progress:
+            task = progress.add_task("training", total=None)
+            run = train_models(frame, target, out, model, str(data), cv_folds=cv,
+                               progress=lambda what: progress.update(
+                                   task, advance=1, description=what))
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    for name, (mean, spread) in run.cv_auc.items():
+        console.print(f"{name}: {cv}-fold cross-validated AUC {mean:.4f} ± {spread:.4f}")
+    if run.trained is not None:
+        console.print(f"scorecard: {len(run.trained.scorecard.features)} features, "
+                      f"C {run.trained.C:g}, scores {run.trained.scorecard.scaling.base_score:g}"
+                      f" at odds {run.trained.scorecard.scaling.base_odds:g}:1, "
+                      f"PDO {run.trained.scorecard.scaling.pdo:g}")
+    if run.challenger is not None:
+        console.print(f"challenger: LightGBM, {run.challenger.calibration.method} calibration")
+    console.print(f"model {run.artefact.model_version} ({run.artefact.kind}) written to {out}")
+
+
+@app.command()
+def score(model: Annotated[Path, typer.Option(help="a model artefact directory")],
+          data: Annotated[Path, typer.Option(help="rows to score, CSV or Parquet")],
+          out: Annotated[Path, typer.Option(help="scored rows, CSV or Parquet")],
+          reasons: Annotated[int, typer.Option(help="scorecard reason codes per row")] = 0
+          ) -> None:
+    """Score a table with a saved model (refused if its hash or schema does not match)."""
+    from lendguard.risk.artefact import load_artefact
+    from lendguard.risk.training import read_table, score_table, write_table
+
+    try:
+        artefact = load_artefact(model)
+        frame = read_table(data)
+        with Progress(TextColumn("scoring {task.total:,} rows"), console=err,
+                      transient=True) as progress:
+            progress.add_task("score", total=frame.height)
+            scored = score_table(artefact, frame, reasons)
+        write_table(scored, out)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{scored.height:,} rows scored by model {artefact.model_version} → {out}")
 
 
 if __name__ == "__main__":

@@ -125,3 +125,95 @@ class InvalidValidationInput(LendguardError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(self.problems))
+
+
+class InvalidTrainingData(LendguardError):
+    """Data a model cannot be trained on or score; ``column`` names the culprit.
+
+    When several columns are wrong at once, ``problems`` lists every one of them (each an
+    ``InvalidTrainingData`` naming its column) and ``column`` is the first.
+    """
+
+    code = "invalid_training_data"
+
+    def __init__(self, column: str, message: str,
+                 problems: Sequence[InvalidTrainingData] = ()) -> None:
+        self.column = column
+        self.problems = list(problems) or [self]
+        super().__init__(message)
+
+
+class UnknownColumn(InvalidTrainingData):
+    code = "unknown_column"
+
+    def __init__(self, column: str, available: Sequence[str] = ()) -> None:
+        shown = ", ".join(list(available)[:12])
+        super().__init__(column, f"unknown column {column!r}"
+                         + (f" (the data has: {shown})" if shown else ""))
+
+
+class ConstantTarget(InvalidTrainingData):
+    code = "constant_target"
+
+    def __init__(self, column: str, value: object) -> None:
+        super().__init__(column, f"target column {column!r} has only one value ({value!r}); "
+                         "a model needs both defaulters and non-defaulters")
+
+
+class InvalidTarget(InvalidTrainingData):
+    code = "invalid_target"
+
+    def __init__(self, column: str, values: Sequence[object]) -> None:
+        super().__init__(column, f"target column {column!r} must hold 0/1 (1 = default), "
+                         f"found {list(values)[:5]!r}")
+
+
+class MissingTargetValues(InvalidTrainingData):
+    code = "missing_target_values"
+
+    def __init__(self, column: str, count: int) -> None:
+        super().__init__(column, f"target column {column!r} has {count} missing value(s)")
+
+
+class TooFewRows(InvalidTrainingData):
+    code = "too_few_rows"
+
+    def __init__(self, column: str, counts: dict[int, int], needed: int) -> None:
+        super().__init__(column, f"target column {column!r} has {counts.get(1, 0)} "
+                         f"defaulter(s) and {counts.get(0, 0)} repayer(s); a model needs at "
+                         f"least {needed} of each")
+
+
+class NonNumericValues(InvalidTrainingData):
+    code = "non_numeric_values"
+
+    def __init__(self, column: str, examples: Sequence[object]) -> None:
+        super().__init__(column, f"numeric feature {column!r} holds non-numeric values, "
+                         f"e.g. {list(examples)[:3]!r}")
+
+
+class ManyDataProblems(InvalidTrainingData):
+    """More than one column is wrong: all of them are reported at once."""
+
+    code = "invalid_training_data"
+
+    def __init__(self, problems: Sequence[InvalidTrainingData]) -> None:
+        super().__init__(problems[0].column, "; ".join(str(p) for p in problems), problems)
+
+
+class ModelArtefactError(LendguardError):
+    """A model artefact that is refused: tampered with, incomplete or of another schema."""
+
+    code = "model_artefact"
+
+
+class ArtefactTampered(ModelArtefactError):
+    code = "artefact_tampered"
+
+
+class ArtefactSchemaMismatch(ModelArtefactError):
+    code = "artefact_schema_mismatch"
+
+
+class NotYetSupported(LendguardError):
+    code = "not_yet_supported"

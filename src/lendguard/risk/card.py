@@ -1,0 +1,73 @@
+"""The model card: a short markdown account of a trained model for its reviewer.
+
+It says what the model is for, what it was trained on, which features it uses and why the
+others were dropped, how scores are scaled, and how the challenger is constrained and
+calibrated. Validation numbers belong to the validation report, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lendguard.risk.challenger import Challenger
+from lendguard.risk.scorecard import TrainedScorecard
+
+
+def model_card(source: str, trained: TrainedScorecard | None, challenger: Challenger | None,
+               cv_auc: Mapping[str, tuple[float, float]] | None = None) -> str:
+    """The card's markdown; ``cv_auc`` maps a model name to (mean, spread) if measured."""
+    lines = ["# Model card", "",
+             "Intended use: ranking applicants of a consumer-credit product by probability "
+             "of default (1 = default). Not for decisions on its own: a person signs off "
+             "the policy that turns scores into decisions.", "",
+             f"Training data: `{source}`."]
+    if cv_auc:
+        lines += ["", "| model | cross-validated AUC | spread (std) |", "|---|---|---|"]
+        lines += [f"| {name} | {mean:.4f} | {spread:.4f} |"
+                  for name, (mean, spread) in cv_auc.items()]
+    if trained is not None:
+        lines += ["", *_scorecard_section(trained)]
+    if challenger is not None:
+        lines += ["", *_challenger_section(challenger)]
+    return "\n".join(lines) + "\n"
+
+
+def _scorecard_section(trained: TrainedScorecard) -> list[str]:
+    card = trained.scorecard
+    scaling = card.scaling
+    how = ("both chosen by 4-fold cross-validation on the training rows only"
+           if trained.tuned else "both as configured, not tuned")
+    lines = ["## Scorecard", "",
+             f"{trained.rows:,} rows, default rate {trained.default_rate:.2%}. Logistic "
+             f"regression on WOE, L2 with C = {trained.C:g}, WOE shrunk by a prior of "
+             f"{trained.woe_prior:g} rows per bin ({how}).", "",
+             f"Scaling: {scaling.base_score:g} points at odds {scaling.base_odds:g}:1 "
+             f"(repay : default), {scaling.pdo:g} points to double the odds "
+             f"(factor {scaling.factor:.4f}, offset {scaling.offset:.4f}). Points per bin "
+             "are whole numbers; the score is their sum.", "",
+             "| feature | trend | IV | coefficient | points (worst – best) |",
+             "|---|---|---|---|---|"]
+    for scored in card.features:
+        lines.append(f"| {scored.feature.name} | {scored.binning.trend} | "
+                     f"{scored.binning.iv:.4f} | {scored.coefficient:.4f} | "
+                     f"{min(scored.points)} – {max(scored.points)} |")
+    if trained.selection.dropped:
+        lines += ["", "Dropped features:", ""]
+        lines += [f"- {name}: {reason}" for name, reason in trained.selection.dropped.items()]
+    return lines
+
+
+def _challenger_section(challenger: Challenger) -> list[str]:
+    constrained = [f"{f.name} ({'+' if m > 0 else '-'})"
+                   for f, m in zip(challenger.feature_set.features, challenger.monotone,
+                                   strict=True) if m]
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in challenger.calibration_losses.items())
+    return ["## Challenger (LightGBM)", "",
+            f"{len(challenger.feature_set.features)} features; categorical ones enter as the "
+            "WOE of their bin.",
+            f"Monotone constraints (from the binning trends): {', '.join(constrained) or 'none'}.",
+            f"Boosting rounds: {challenger.rounds} (early stopping on out-of-fold log-loss).",
+            f"Calibration: {challenger.calibration.method}, chosen by held-out log-loss "
+            f"({losses}).",
+            "Reason codes: the features with the largest positive contributions to the "
+            "log-odds of default (LightGBM `pred_contrib`)."]

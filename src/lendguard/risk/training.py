@@ -1,0 +1,139 @@
+"""Training and scoring end to end: what ``lendguard train`` and ``lendguard score`` call.
+
+Reads a table (CSV or Parquet), trains the scorecard and/or the challenger, optionally
+measures them by stratified cross-validation, writes the artefact; and scores a table
+with a saved artefact. The CLI only parses arguments and shows progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from lendguard.errors import InvalidCommand
+from lendguard.risk.artefact import Artefact, save_artefact
+from lendguard.risk.card import model_card
+from lendguard.risk.challenger import Challenger, ChallengerOptions, train_challenger
+from lendguard.risk.features import Feature, FeatureSet, infer_feature_set, require_valid
+from lendguard.risk.scorecard import ScorecardOptions, TrainedScorecard, train_scorecard
+
+MODEL_KINDS = ("scorecard", "lightgbm", "both")
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """A CSV or Parquet file as a frame (by its extension)."""
+    if not path.exists():
+        raise InvalidCommand(f"no data file at {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pl.read_csv(path, infer_schema_length=10_000)
+    if suffix in (".parquet", ".pq"):
+        return pl.read_parquet(path)
+    raise InvalidCommand(f"{path}: data files must be .csv or .parquet")
+
+
+def write_table(frame: pl.DataFrame, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.write_csv(path)
+    elif suffix in (".parquet", ".pq"):
+        frame.write_parquet(path)
+    else:
+        raise InvalidCommand(f"{path}: output files must be .csv or .parquet")
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one ``train`` produced."""
+
+    artefact: Artefact
+    trained: TrainedScorecard | None
+    challenger: Challenger | None
+    cv_auc: dict[str, tuple[float, float]]
+
+
+def train_models(frame: pl.DataFrame, target: str, out: Path, model: str, source: str,
+                 declared: Sequence[Feature] = (), cv_folds: int = 0,
+                 progress: Callable[[str], None] | None = None) -> TrainingRun:
+    """Train what ``model`` names on ``frame`` and save it under ``out``."""
+    if model not in MODEL_KINDS:
+        raise InvalidCommand(f"--model must be one of {', '.join(MODEL_KINDS)}, got {model!r}")
+    feature_set = infer_feature_set(frame, target, declared)
+    require_valid(frame, feature_set)
+    report = progress or (lambda _: None)
+    cv_auc = cross_validated_auc(frame, feature_set, model, cv_folds, report) if cv_folds else {}
+    trained = challenger = None
+    if model in ("scorecard", "both"):
+        report("fitting the scorecard")
+        trained = train_scorecard(frame, feature_set, progress=report)
+    if model in ("lightgbm", "both"):
+        report("fitting the challenger")
+        challenger = train_challenger(frame, feature_set,
+                                      binnings=trained.binnings if trained else None)
+    card = model_card(source, trained, challenger, cv_auc)
+    return TrainingRun(save_artefact(out, trained, challenger, card), trained, challenger,
+                       cv_auc)
+
+
+def cross_validated_auc(frame: pl.DataFrame, feature_set: FeatureSet, model: str,
+                        folds: int, progress: Callable[[str], None]
+                        ) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation of the AUC over stratified folds (shuffled, seed 0)."""
+    y = frame[feature_set.target].cast(pl.Int64).to_numpy()
+    aucs: dict[str, list[float]] = {}
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
+    for i, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+        progress(f"cross-validation fold {i}/{folds}")
+        for name, score in fold_scores(frame[train], frame[test], feature_set, model).items():
+            aucs.setdefault(name, []).append(float(roc_auc_score(y[test], score)))
+    return {name: (float(np.mean(v)), float(np.std(v))) for name, v in aucs.items()}
+
+
+def fold_scores(train: pl.DataFrame, test: pl.DataFrame, feature_set: FeatureSet,
+                model: str, scorecard_options: ScorecardOptions | None = None,
+                challenger_options: ChallengerOptions | None = None
+                ) -> dict[str, np.ndarray]:
+    """Risk scores (higher = riskier) of the test rows by models fitted on the train rows."""
+    scores: dict[str, np.ndarray] = {}
+    trained = None
+    if model in ("scorecard", "both"):
+        trained = train_scorecard(train, feature_set, scorecard_options)
+        scores["scorecard"] = -trained.scorecard.score_frame(test)
+    if model in ("lightgbm", "both"):
+        challenger = train_challenger(train, feature_set, challenger_options,
+                                      binnings=trained.binnings if trained else None)
+        scores["lightgbm"] = challenger.probability_of_default(test)
+    return scores
+
+
+def score_table(artefact: Artefact, frame: pl.DataFrame, reasons: int = 0) -> pl.DataFrame:
+    """The frame with the artefact's scores (and scorecard reason codes) added."""
+    columns = []
+    if artefact.scorecard is not None:
+        scores = artefact.scorecard.score_frame(frame)
+        columns += [pl.Series("score", scores),
+                    pl.Series("pd", artefact.scorecard.probability_of_default(scores))]
+        if reasons:
+            columns += _reason_columns(artefact, frame, reasons)
+    if artefact.challenger is not None:
+        columns.append(pl.Series("pd_challenger",
+                                 artefact.challenger.probability_of_default(frame)))
+    columns.append(pl.Series("model_version", [artefact.model_version] * frame.height))
+    return frame.with_columns(columns)
+
+
+def _reason_columns(artefact: Artefact, frame: pl.DataFrame, top: int) -> list[pl.Series]:
+    scorecard = artefact.scorecard
+    if scorecard is None:
+        return []
+    rows = frame.select(scorecard.names).iter_rows(named=True)
+    found = [scorecard.reasons(row, top) for row in rows]
+    return [pl.Series(f"reason_{i + 1}",
+                      [r[i].text_en if i < len(r) else None for r in found], dtype=pl.String)
+            for i in range(top)]

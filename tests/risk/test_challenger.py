@@ -1,0 +1,83 @@
+"""The challenger: constraints from the binning trends, a calibrated PD, and reason codes
+from LightGBM's feature contributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from lendguard.risk.binning import fit_feature
+from lendguard.risk.challenger import Challenger, choose_calibration, monotone_constraints
+from lendguard.risk.datasets import Dataset
+from lendguard.risk.features import Feature, FeatureSet, Kind
+from lendguard.risk.scorecard import TrainedScorecard
+
+
+def test_constraints_follow_the_binning_trends(german: Dataset,
+                                               german_scorecard: TrainedScorecard) -> None:
+    binnings = german_scorecard.binnings
+    constraints = monotone_constraints(german.feature_set, binnings)
+    for feature, constraint in zip(german.feature_set.features, constraints, strict=True):
+        trend = binnings[feature.name].trend
+        if feature.kind is Kind.CATEGORICAL:
+            assert constraint == -1   # entered as WOE: a higher WOE is a safer bin
+        else:
+            assert constraint == {"ascending": 1, "descending": -1}.get(trend, 0)
+    # duration: longer loans default more, so the challenger may only rise with it
+    assert constraints[german.feature_set.names.index("duration_in_month")] == 1
+
+
+def test_special_values_leave_a_feature_unconstrained() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random(3000)
+    y = (rng.random(3000) < 0.1 + 0.3 * x).astype(np.int64)
+    feature = Feature("x", Kind.NUMERIC, special_values={-1: "no file"})
+    binning = fit_feature(feature, x, y)
+    assert binning.trend == "ascending"
+    assert monotone_constraints(FeatureSet("y", (feature,)), {"x": binning}) == [0]
+
+
+def test_the_pd_never_falls_as_a_risk_raising_feature_grows(
+        german: Dataset, german_challenger: Challenger) -> None:
+    rows = german.frame.head(40)
+    pds = [german_challenger.probability_of_default(
+        rows.with_columns(pl.lit(months).alias("duration_in_month")))
+        for months in (6, 12, 24, 36, 48, 60)]
+    assert np.all(np.diff(np.vstack(pds), axis=0) >= -1e-12)
+
+
+def test_the_pd_is_calibrated_on_held_out_data(german: Dataset,
+                                               german_challenger: Challenger) -> None:
+    pd_ = german_challenger.probability_of_default(german.frame)
+    assert np.all((pd_ > 0) & (pd_ < 1))
+    assert abs(pd_.mean() - 0.3) < 0.03
+    losses = german_challenger.calibration_losses
+    assert set(losses) == {"isotonic", "platt"}
+    assert german_challenger.calibration.method == min(losses, key=lambda m: losses[m])
+    assert german_challenger.rounds > 0
+
+
+def test_isotonic_wins_when_the_raw_score_is_not_a_sigmoid() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=20_000)
+    # the true PD is a step in the raw score, which no sigmoid fits
+    y = (rng.random(20_000) < np.where(raw > 0.5, 0.6, 0.05)).astype(np.int64)
+    calibration, losses = choose_calibration(raw, y, seed=0)
+    assert calibration.method == "isotonic"
+    assert losses["isotonic"] < losses["platt"]
+
+
+def test_reason_codes_are_the_largest_risk_raising_contributions(
+        german: Dataset, german_challenger: Challenger) -> None:
+    rows = german.frame.head(5)
+    contributions = german_challenger.booster.predict(german_challenger.matrix(rows),
+                                                      pred_contrib=True)
+    for row, reasons in enumerate(german_challenger.reasons(rows, top=3)):
+        contrib = contributions[row, :-1]
+        expected = [german.feature_set.names[i] for i in np.argsort(-contrib)[:3]
+                    if contrib[i] > 0]
+        assert [r.feature for r in reasons] == expected
+        for reason in reasons:
+            assert reason.contribution > 0
+            assert "raised the risk of default" in reason.text_en
+            assert "提高了违约风险" in reason.text_zh

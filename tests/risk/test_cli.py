@@ -1,0 +1,94 @@
+"""``lendguard train`` and ``lendguard score`` end to end, and their refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from lendguard.cli import app
+from lendguard.risk.datasets import Dataset
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_train_then_score_a_parquet_file(tmp_path: Path, uci: Dataset) -> None:
+    data = tmp_path / "uci.parquet"
+    uci.frame.write_parquet(data)
+    code, out = run("train", "--data", str(data), "--target", "default", "--out",
+                    str(tmp_path / "model"), "--model", "both", "--cv", "3")
+    assert code == 0, out
+    assert "scorecard: 3-fold cross-validated AUC" in out
+    assert "lightgbm: 3-fold cross-validated AUC" in out
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["kind"] == "both"
+    card = (tmp_path / "model" / "model_card.md").read_text()
+    assert "cross-validated AUC" in card and "Monotone constraints" in card
+
+    code, out = run("score", "--model", str(tmp_path / "model"), "--data", str(data),
+                    "--out", str(tmp_path / "scored.csv"), "--reasons", "2")
+    assert code == 0, out
+    scored = pl.read_csv(tmp_path / "scored.csv")
+    assert scored.height == 6000
+    assert {"score", "pd", "pd_challenger", "reason_1", "reason_2"} <= set(scored.columns)
+    assert scored["model_version"].unique().to_list() == [manifest["model_version"]]
+
+
+def test_train_a_scorecard_from_csv(tmp_path: Path, german: Dataset) -> None:
+    data = tmp_path / "german.csv"
+    german.frame.write_csv(data)
+    code, out = run("train", "--data", str(data), "--target", "creditability", "--out",
+                    str(tmp_path / "model"), "--model", "scorecard")
+    assert code == 0, out
+    assert "PDO 20" in out
+    assert not (tmp_path / "model" / "challenger.txt").exists()
+    assert "CASE" in (tmp_path / "model" / "scorecard.sql").read_text()
+
+
+def test_a_tampered_model_is_refused_and_nothing_is_written(tmp_path: Path,
+                                                             german: Dataset) -> None:
+    data = tmp_path / "german.csv"
+    german.frame.write_csv(data)
+    assert run("train", "--data", str(data), "--target", "creditability", "--out",
+               str(tmp_path / "model"), "--model", "scorecard")[0] == 0
+    sql = tmp_path / "model" / "scorecard.sql"
+    sql.write_text(sql.read_text().replace("THEN", "THEN 1 +", 1))
+    code, out = run("score", "--model", str(tmp_path / "model"), "--data", str(data),
+                    "--out", str(tmp_path / "scored.csv"))
+    assert code == 2
+    assert "artefact_tampered" in out and "scorecard.sql" in out
+    assert not (tmp_path / "scored.csv").exists()
+
+
+def test_bad_training_data_is_refused_naming_the_column(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    pl.DataFrame({"income": list(range(40)), "bad": [0, 1, None, 1] * 10}).write_csv(data)
+    code, out = run("train", "--data", str(data), "--target", "bad", "--out",
+                    str(tmp_path / "model"))
+    assert code == 2
+    assert "missing_target_values" in out and "'bad' has 10 missing" in out
+    code, out = run("train", "--data", str(data), "--target", "defaulted", "--out",
+                    str(tmp_path / "model"))
+    assert code == 2
+    assert "unknown_column" in out and "'defaulted'" in out
+    assert not (tmp_path / "model").exists()
+
+
+def test_from_db_is_not_supported_yet(tmp_path: Path) -> None:
+    code, out = run("train", "--from-db", str(tmp_path / "l.db"), "--target", "bad",
+                    "--out", str(tmp_path / "model"))
+    assert code == 2
+    assert "not_yet_supported" in out
+
+
+def test_one_data_source_exactly(tmp_path: Path) -> None:
+    code, out = run("train", "--target", "bad", "--out", str(tmp_path / "model"))
+    assert code == 2
+    assert "exactly one of --data or --from-db" in out

@@ -1,0 +1,144 @@
+"""The scorecard: points-to-double-odds arithmetic, one record scored like millions, the
+points table, and reason codes in English and Chinese."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lendguard.errors import NonNumericValues
+from lendguard.risk.datasets import Dataset
+from lendguard.risk.scorecard import Scaling, TrainedScorecard
+
+
+def test_600_points_at_odds_50_to_1_and_20_more_double_them() -> None:
+    scaling = Scaling()
+    # factor = 20 / ln 2 = 28.8539; offset = 600 - factor * ln 50 = 487.1229
+    assert scaling.factor == pytest.approx(28.8539008)
+    assert scaling.offset == pytest.approx(487.1228762)
+    assert scaling.score(50) == pytest.approx(600)
+    assert scaling.score(100) == pytest.approx(620)
+    assert scaling.score(25) == pytest.approx(580)
+    assert scaling.probability_of_default(600) == pytest.approx(1 / 51)
+
+
+@given(base_score=st.floats(100, 1000), base_odds=st.floats(0.5, 500),
+       pdo=st.floats(5, 100), odds=st.floats(1e-3, 1e4))
+def test_doubling_the_odds_adds_pdo_points(base_score: float, base_odds: float, pdo: float,
+                                           odds: float) -> None:
+    scaling = Scaling(base_score, base_odds, pdo)
+    assert scaling.score(base_odds) == pytest.approx(base_score)
+    assert scaling.score(2 * odds) - scaling.score(odds) == pytest.approx(pdo)
+    assert scaling.odds(scaling.score(odds)) == pytest.approx(odds)
+    pd_ = scaling.probability_of_default(scaling.score(odds))
+    assert pd_ == pytest.approx(1 / (1 + odds))
+
+
+def test_scaling_is_refused_without_positive_pdo_and_odds() -> None:
+    with pytest.raises(ValueError):
+        Scaling(pdo=0)
+    with pytest.raises(ValueError):
+        Scaling(base_odds=-1)
+
+
+def test_points_add_up_to_the_scaled_log_odds(german: Dataset,
+                                              german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    # unrounded, the points of a record sum to offset + factor * ln(odds of repaying);
+    # each feature's points are rounded to a whole number, so the sum is within n/2
+    frame = german.frame.head(50)
+    woe = np.column_stack([f.binning.transform(np.asarray(
+        frame[f.feature.name].to_list(), dtype=float if f.feature.kind == "numeric"
+        else object)) for f in card.features])
+    coefs = np.array([f.coefficient for f in card.features])
+    log_odds_good = -(card.intercept + woe @ coefs)
+    exact = card.scaling.offset + card.scaling.factor * log_odds_good
+    scores = card.score_frame(frame)
+    assert np.all(np.abs(scores - exact) <= len(card.features) / 2)
+    assert scores.dtype == np.int64
+
+
+def test_one_record_scores_as_the_batch_does(german: Dataset,
+                                             german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    batch = card.score_frame(german.frame)
+    singles = [card.score_one(row) for row in german.frame.iter_rows(named=True)]
+    assert singles == batch.tolist()
+
+
+def test_higher_scores_default_less(german: Dataset, german_scorecard: TrainedScorecard) -> None:
+    scores = german_scorecard.scorecard.score_frame(german.frame)
+    bad = german.frame["creditability"].to_numpy() == 1
+    low, high = scores < np.median(scores), scores >= np.median(scores)
+    assert bad[low].mean() > 2 * bad[high].mean()
+
+
+def test_missing_and_unseen_values_score_as_the_missing_bin(
+        german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    missing = sum(f.points[f.binning.missing_index] for f in card.features)
+    assert card.score_one({}) == missing
+    assert card.score_one({name: None for name in card.names}) == missing
+    unseen = {f.feature.name: "never seen" for f in card.features
+              if f.feature.kind == "categorical"}
+    assert card.score_one(unseen) == missing
+
+
+def test_a_non_numeric_value_of_a_numeric_feature_is_refused_by_name(
+        german_scorecard: TrainedScorecard) -> None:
+    with pytest.raises(NonNumericValues, match="duration_in_month"):
+        german_scorecard.scorecard.score_one({"duration_in_month": "two years"})
+
+
+def test_the_points_table_lists_every_bin(german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    table = card.points_table()
+    assert table.height == sum(len(f.binning.bins) for f in card.features)
+    assert set(table["feature"].unique()) == set(card.names)
+    assert table["points"].dtype == pl.Int64
+
+
+def test_reason_codes_name_the_features_that_cost_most_points(
+        german: Dataset, german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    record = german.frame.row(1, named=True)   # a bad loan: 48 months, low checking balance
+    reasons = card.reasons(record, top=3)
+    assert len(reasons) == 3
+    lost = [r.points_lost for r in reasons]
+    assert lost == sorted(lost, reverse=True)
+    for reason in reasons:
+        scored = next(f for f in card.features if f.feature.name == reason.feature)
+        index = scored.binning.bin_indices(np.array(
+            [record[reason.feature]], dtype=float if scored.feature.kind == "numeric"
+            else object))[0]
+        assert reason.points_lost == scored.best_points - scored.points[index]
+        assert reason.bin == scored.binning.bins[index].label
+        assert f"cost {reason.points_lost} points" in reason.text_en
+        assert f"扣减 {reason.points_lost} 分" in reason.text_zh
+    # every other feature cost at most as much as the last reason given
+    others = [f.best_points - f.points[f.binning.bin_indices(np.array(
+        [record[f.feature.name]], dtype=float if f.feature.kind == "numeric"
+        else object))[0]] for f in card.features
+        if f.feature.name not in {r.feature for r in reasons}]
+    assert max(others) <= lost[-1]
+
+
+def test_a_record_in_the_best_bin_of_every_feature_has_no_reasons(
+        german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    best: dict[str, object] = {}
+    for scored in card.features:
+        index = scored.points.index(scored.best_points)
+        if scored.feature.kind == "numeric":
+            splits = [-math.inf, *scored.binning.splits, math.inf]
+            best[scored.feature.name] = (splits[index + 1] - 1e-6 if index < len(splits) - 2
+                                         else splits[index] + 1)
+        else:
+            best[scored.feature.name] = scored.binning.groups[index][0]
+    assert card.reasons(best) == []
+    assert card.score_one(best) == sum(f.best_points for f in card.features)
