@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
 from lendguard.errors import InvalidCommand, LendguardError, NotYetSupported
@@ -172,25 +172,16 @@ def simulate(
     label tables (Parquet) and a run manifest."""
     from lendguard.sim import load_config
     from lendguard.sim.run import simulate as run_simulation
-    from lendguard.views import simulation_table
+    from lendguard.views import report_to, simulation_progress, simulation_table
 
     try:
         chosen = load_config(config)
         if (out / "manifest.json").exists() or (store is None and (out / "events.db").exists()):
             raise InvalidCommand(f"{out} already holds a run; choose another --out")
-        with Progress(TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed:,}/{task.total:,}"), console=err,
-                      transient=True) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def report(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    label = "simulating blocks" if phase == "simulate" else "writing events"
-                    tasks[phase] = progress.add_task(label, total=total or None)
-                progress.update(tasks[phase], completed=done, total=total or None)
-
+        with simulation_progress(err) as progress:
             summary = run_simulation(chosen, borrowers, months or chosen.horizon_months, seed,
-                                     out, store_url=store, workers=workers, progress=report)
+                                     out, store_url=store, workers=workers,
+                                     progress=report_to(progress))
     except LendguardError as exc:
         raise _fail(exc) from exc
     console.print(simulation_table(summary.manifest))

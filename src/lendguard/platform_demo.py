@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from lendguard.clock import DEFAULT_TZ, FixedClock
@@ -37,7 +37,12 @@ from lendguard.sim import load_config
 from lendguard.sim.report import write_report
 from lendguard.sim.run import RunSummary, simulate
 from lendguard.store import open_store
-from lendguard.views import simulation_table, trial_balance_table
+from lendguard.views import (
+    report_to,
+    simulation_progress,
+    simulation_table,
+    trial_balance_table,
+)
 
 T = TypeVar("T")
 
@@ -110,19 +115,9 @@ def _simulate(config: object, borrowers: int, months: int, seed: int, out: Path,
     from lendguard.sim.config import SimulationConfig
 
     assert isinstance(config, SimulationConfig)
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:,}/{task.total:,}"), console=console,
-                  transient=True) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                label = "simulating" if phase == "simulate" else "writing events"
-                tasks[phase] = progress.add_task(label, total=total or None)
-            progress.update(tasks[phase], completed=done, total=total or None)
-
+    with simulation_progress(console) as progress:
         return simulate(config, borrowers, months, seed, out, workers=workers,
-                        progress=report)
+                        progress=report_to(progress))
 
 
 def _replay(store: object, console: Console) -> ReplayReport:

@@ -5,10 +5,12 @@ Only presentation lives here; every figure comes from the domain.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lendguard.ledger.accounting import CHART, Journal
@@ -114,3 +116,24 @@ def simulation_table(manifest: Mapping[str, Any]) -> Table:
                                        else " [red]✗[/]")
         table.add_row(name.replace("_", " "), f"{value:.1%}{mark}", expected)
     return table
+
+
+def simulation_progress(console: Console) -> Progress:
+    """A progress display for ``lendguard.sim.run.simulate``: pass ``report_to(progress)``
+    as its ``progress``."""
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed:,}/{task.total:,}"), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def report_to(progress: Progress) -> Callable[[str, int, int], None]:
+    """A simulation's (phase, done, total) reports as one bar a phase."""
+    tasks: dict[str, TaskID] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            label = "simulating shards" if phase == "simulate" else "writing events"
+            tasks[phase] = progress.add_task(label, total=total or None)
+        progress.update(tasks[phase], completed=done, total=total or None)
+
+    return report
