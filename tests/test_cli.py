@@ -39,7 +39,7 @@ def db(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_demo_runs_a_year_and_the_log_verifies(tmp_path: Path) -> None:
     path = tmp_path / "demo.db"
-    code, out = run("demo", "--db", str(path))
+    code, out = run("demo", "--story", "--db", str(path))
     assert code == 0, out
     assert "Statement S2026-02" in out and "Trial balance" in out
     assert "books balance" in out
@@ -49,8 +49,48 @@ def test_demo_runs_a_year_and_the_log_verifies(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_an_existing_file(db: Path) -> None:
-    code, out = run("demo", "--db", str(db))
+    code, out = run("demo", "--story", "--db", str(db))
     assert code != 0 and "already exists" in out
+
+
+@pytest.mark.slow
+def test_the_platform_demo_runs_every_stage(tmp_path: Path) -> None:
+    out_dir = tmp_path / "demo"
+    code, out = run("demo", "--out", str(out_dir), "--borrowers", "300", "--months", "4")
+    assert code == 0, out
+    cells = " ".join(out.replace("│", " ").split())
+    for stage in ("simulate", "replay and verify", "health", "closure"):
+        assert f"{stage} ok" in cells, stage
+    assert "balanced, every account matches" in out
+    assert "closed" in out
+    report = (out_dir / "report.html").read_text()
+    assert "Calibration" in report and "data:image/png;base64," in report
+    for name in ("events.db", "applications.parquet", "labels.parquet", "manifest.json"):
+        assert (out_dir / name).exists()
+
+
+def test_the_platform_demo_refuses_a_used_directory(tmp_path: Path) -> None:
+    (tmp_path / "something").write_text("x")
+    code, out = run("demo", "--out", str(tmp_path))
+    assert code != 0 and "not empty" in out
+
+
+def test_simulate_writes_a_run_and_refuses_to_overwrite_it(tmp_path: Path) -> None:
+    code, out = run("simulate", "--borrowers", "40", "--months", "2", "--seed", "3",
+                    "--out", str(tmp_path / "run"))
+    assert code == 0, out
+    assert "Simulation: 40 borrowers × 2 months" in out
+    code, out = run("simulate", "--borrowers", "40", "--months", "2",
+                    "--out", str(tmp_path / "run"))
+    assert code != 0 and "already holds a run" in out
+
+
+def test_simulate_refuses_a_broken_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("start: 2026-01-01\nhorizon_months: -3\n")
+    code, out = run("simulate", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert code != 0 and "horizon_months" in out
+    assert not (tmp_path / "run").exists()
 
 
 def test_purchase_repay_and_verify(db: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
 from lendguard.errors import InvalidCommand, LendguardError, NotYetSupported
@@ -75,21 +75,46 @@ def _key(key: str | None) -> str:
 
 
 @app.command()
-def demo(db: Annotated[Path | None, typer.Option("--db", help="keep the event store here "
-                                                 "(default: a temporary file)")] = None) -> None:
-    """Run a scripted year of one borrower on both products and print the books."""
-    from lendguard.demo import run_demo
-
+def demo(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="keep the run here (default: a new temporary directory, kept)")] = None,
+    borrowers: Annotated[int, typer.Option("--borrowers", help="portfolio size")] = 3_000,
+    months: Annotated[int, typer.Option("--months", help="months to simulate")] = 12,
+    seed: Annotated[int, typer.Option("--seed")] = 2026,
+    story: Annotated[bool, typer.Option(
+        "--story", help="instead: the scripted year of one borrower, rule by rule")] = False,
+    db: Annotated[Path | None, typer.Option(
+        "--db", help="with --story: keep its event store here")] = None,
+) -> None:
+    """The whole platform in one command: simulate a portfolio on the ledger, verify the
+    books, a borrower's health, a safe closure, and a portfolio report."""
     try:
-        if db is not None:
-            if db.exists():
-                raise InvalidCommand(f"{db} already exists; the demo needs a fresh file")
-            report = run_demo(str(db), console)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                report = run_demo(os.path.join(tmp, "demo.db"), console)
+        if story:
+            _story(db)
+            return
+        from lendguard.platform_demo import run_platform_demo
+
+        if out is not None and out.exists() and any(out.iterdir()):
+            raise InvalidCommand(f"{out} is not empty; the demo needs a fresh directory")
+        target = out or Path(tempfile.mkdtemp(prefix="lendguard-demo-"))
+        result = run_platform_demo(target, console, borrowers=borrowers, months=months,
+                                   seed=seed)
     except LendguardError as exc:
         raise _fail(exc) from exc
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _story(db: Path | None) -> None:
+    from lendguard.demo import run_demo
+
+    if db is not None:
+        if db.exists():
+            raise InvalidCommand(f"{db} already exists; the demo needs a fresh file")
+        report = run_demo(str(db), console)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = run_demo(os.path.join(tmp, "demo.db"), console)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -120,6 +145,51 @@ def replay(db: DbOption, verify: Annotated[bool, typer.Option(
                 err.print(f"[red]mismatch[/] {problem}")
             raise typer.Exit(1)
         console.print("[green]verified[/]: journal balances, every account matches its journal")
+
+
+@app.command()
+def simulate(
+    borrowers: Annotated[int, typer.Option("--borrowers", help="how many borrowers")] = 2_000,
+    months: Annotated[int | None, typer.Option(
+        "--months", help="months to simulate (default: the configuration's horizon)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="the run's seed")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="directory for the store, tables and "
+                                      "manifest")] = Path("sim-out"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="a YAML configuration (default: the packaged defaults)")] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="an event store URL (default: OUT/events.db)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="processes (default: one per CPU)")] = None,
+) -> None:
+    """Simulate a borrower population on the real ledger: event store, application and
+    label tables (Parquet) and a run manifest."""
+    from lendguard.sim import load_config
+    from lendguard.sim.run import simulate as run_simulation
+    from lendguard.views import simulation_table
+
+    try:
+        chosen = load_config(config)
+        if (out / "manifest.json").exists() or (store is None and (out / "events.db").exists()):
+            raise InvalidCommand(f"{out} already holds a run; choose another --out")
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed:,}/{task.total:,}"), console=err,
+                      transient=True) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    label = "simulating blocks" if phase == "simulate" else "writing events"
+                    tasks[phase] = progress.add_task(label, total=total or None)
+                progress.update(tasks[phase], completed=done, total=total or None)
+
+            summary = run_simulation(chosen, borrowers, months or chosen.horizon_months, seed,
+                                     out, store_url=store, workers=workers, progress=report)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(simulation_table(summary.manifest))
+    console.print(f"wrote {out}/: events.db, applications.parquet, labels.parquet, "
+                  "manifest.json")
 
 
 account_app = typer.Typer(help="open and manage accounts", no_args_is_help=True)

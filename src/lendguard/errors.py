@@ -202,3 +202,18 @@ class ArtefactSchemaMismatch(ModelArtefactError):
 
 class NotYetSupported(LendguardError):
     code = "not_yet_supported"
+
+
+class InvalidValidationInput(LendguardError):
+    """Outcomes, scores or settings that a model validation cannot use.
+
+    ``problems`` names every one at once (lengths that differ, an outcome that is not 0/1
+    or never varies, missing scores, a setting out of range), each starting with the
+    argument it is about.
+    """
+
+    code = "invalid_validation_input"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))

@@ -17,12 +17,12 @@ import hashlib
 import json
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
 from typing import Any
+
+import orjson
 
 from lendguard.clock import Clock
 from lendguard.errors import (
@@ -131,7 +131,8 @@ def event_id(millis: int, name: str) -> str:
     value |= (digest >> 68) << 64  # 12 bits
     value |= 0b10 << 62  # RFC 4122 variant
     value |= digest & (2**62 - 1)
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without the object
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_state(stream_id: str, category: str) -> AccountState:
@@ -143,9 +144,15 @@ def new_state(stream_id: str, category: str) -> AccountState:
 
 
 def fingerprint(command: str, payload: Mapping[str, Any]) -> str:
-    canonical = json.dumps({"command": command, **payload}, sort_keys=True, default=str,
-                           separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """sha256 of the command's canonical JSON (sorted keys; dataclasses as objects,
+    anything else JSON lacks as its ``str``)."""
+    try:
+        canonical = orjson.dumps({"command": command, **payload}, default=str,
+                                 option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: slower, but total
+        canonical = json.dumps({"command": command, **payload}, sort_keys=True, default=str,
+                               separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 class Ledger:
@@ -647,14 +654,14 @@ class Ledger:
         failures: list[tuple[str, Exception]] = []
         for stream_id in list(self.all_accounts()):
             try:
-                appended += self._close_account(stream_id, day)
+                appended += self.close_account(stream_id, day)
             except Exception as exc:  # isolate one account's failure from the others
                 failures.append((stream_id, exc))
         if failures:
             raise CloseOfBusinessIncomplete(day, failures)
         return appended
 
-    def _close_account(self, stream_id: str, day: date) -> int:
+    def close_account(self, stream_id: str, day: date) -> int:
         """Billing (statements, instalments falling due, month-end accrual), then the
         credit balance pays what fell due, then ageing and write-off."""
         return (self._close_step(stream_id, day, "billing", _billing)
@@ -665,10 +672,20 @@ class Ledger:
                     decide: Callable[[AccountState, date], list[Event]]) -> int:
         # The key names the state the step saw: a rerun after new activity that day
         # decides again, a plain rerun finds nothing to do (decisions read the state).
-        version = self.state(stream_id).version
+        state = self.state(stream_id)
+        decided = decide(state, day)
+        if not decided:
+            return 0  # most steps of most days: nothing to decide, so no command to run
+        version = state.version
+
+        def again(fresh: AccountState) -> list[Event]:
+            # The decision above stands unless the state moved on (a retried conflict).
+            return decided if fresh is state and fresh.version == version \
+                else decide(fresh, day)
+
         result = self._one(
             "close_of_business", stream_id, {"date": day.isoformat(), "step": step},
-            f"{step}:{day.isoformat()}:{stream_id}@{version}", partial(_at, decide, day),
+            f"{step}:{day.isoformat()}:{stream_id}@{version}", again,
         )
         return sum(len(evs) for evs in result.events.values())
 
@@ -683,11 +700,6 @@ class Ledger:
         if not isinstance(state, CashLoanState):
             raise InvalidCommand(f"{state.account_id} is not a cash-loan account")
         return state
-
-
-def _at(decide: Callable[[AccountState, date], list[Event]], day: date,
-        state: AccountState) -> list[Event]:
-    return decide(state, day)
 
 
 def _apply_credit(state: AccountState, on: date) -> list[Event]:

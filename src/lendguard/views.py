@@ -5,7 +5,9 @@ Only presentation lives here; every figure comes from the domain.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from rich.table import Table
 
@@ -88,4 +90,27 @@ def credit_line_summary(state: CreditLineState, on: date) -> Table:
                       ("credit balance", state.credit_balance)):
         table.add_row(name, yuan(fen))
     table.add_row("status / bucket", f"{state.status.value} / {state.bucket}")
+    return table
+
+
+def simulation_table(manifest: Mapping[str, Any]) -> Table:
+    """A simulation run at a glance: size, speed and the calibration figures against
+    their documented ranges."""
+    from lendguard.sim.run import CALIBRATION_RANGES
+
+    table = Table(title=f"Simulation: {manifest['borrowers']:,} borrowers × "
+                        f"{manifest['months']} months, seed {manifest['seed']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("expected range", justify="right")
+    seconds = manifest["seconds"]
+    table.add_row("events", f"{manifest['events']:,}", "")
+    table.add_row("time", f"{seconds['simulate']:.1f} s simulating, "
+                          f"{seconds['write']:.1f} s writing", "")
+    for name, value in manifest["figures"].items():
+        low, high = CALIBRATION_RANGES.get(name, (None, None))
+        expected = "" if low is None else f"{low:.1%} – {high:.1%}"
+        mark = "" if low is None else (" [green]✓[/]" if low <= value <= high
+                                       else " [red]✗[/]")
+        table.add_row(name.replace("_", " "), f"{value:.1%}{mark}", expected)
     return table

@@ -27,6 +27,7 @@ from lendguard.store.base import (
     CommandRecord,
     EventStore,
     IdempotencyKey,
+    LoadRow,
     NewEvent,
     StoredEvent,
     StreamInfo,
@@ -588,3 +589,31 @@ def test_processes_racing_on_one_stream_never_lose_or_duplicate(store_spec: Stor
         assert store.stream_info("contested") == StreamInfo(
             "contested", total, "credit_line", "cust-1"
         )
+
+
+def load_row(stream_id: str, seq: int, key: str = "k", customer: str = "cust-1") -> LoadRow:
+    event = new_event()
+    return LoadRow(stream_id, seq, event.event_id, event.type, event.version, event.data,
+                   event.occurred_at, event.caused_by, key, "credit_line", customer)
+
+
+def test_load_appends_a_sequenced_log_with_its_keys(store: EventStore) -> None:
+    store.append([write("A", 0, new_event())])
+    rows = [load_row("A", 2, "k1"), load_row("B", 1, "k1"), load_row("A", 3, "k2"),
+            load_row("B", 2, "k3", customer="cust-1")]
+    assert store.load(rows) == 4
+    assert [(e.stream_id, e.seq, e.command_key) for e in store.read_all()][1:] == [
+        ("A", 2, "k1"), ("B", 1, "k1"), ("A", 3, "k2"), ("B", 2, "k3")]
+    assert store.stream_info("B") == StreamInfo("B", 2, "credit_line", "cust-1")
+    assert [e.seq for e in store.read_stream("A")] == [1, 2, 3]
+    assert store.find_command("k1") is None  # recorded on events, not registered
+
+
+@pytest.mark.parametrize("bad", [[("A", 1)], [("A", 3)], [("B", 1), ("B", 3)], [("C", 2)]])
+def test_load_refuses_a_log_out_of_order_and_writes_nothing(
+        store: EventStore, bad: list[tuple[str, int]]) -> None:
+    store.append([write("A", 0, new_event())])
+    with pytest.raises(ConcurrencyConflict):
+        store.load([load_row("B", 1, "x")] + [load_row(s, n, "y") for s, n in bad])
+    assert store.last_position() == 1
+    assert store.stream_info("B") is None

@@ -9,10 +9,12 @@ against the APR cap here, at configuration time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeVar
 
 from lendguard.errors import InvalidConfiguration
 from lendguard.ledger.apr import apr_of_fee_plan, apr_of_schedule, check_apr_cap
@@ -125,7 +127,36 @@ def _check_rate(name: str, value: object, low: Decimal, high: Decimal) -> list[s
     return []
 
 
+# Validation is pure and, through the APR checks, costs a few milliseconds: opening
+# thousands of accounts on the same terms should pay for it once.
+T = TypeVar("T")
+_VALIDATED: dict[object, tuple[str, ...]] = {}
+_VALIDATED_MAX = 256
+
+
+def _memoised(check: Callable[[T], list[str]], terms: T) -> list[str]:
+    try:
+        found = _VALIDATED.get((check, terms))
+    except TypeError:  # unhashable junk in a field: just check it
+        return check(terms)
+    if found is None:
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.clear()
+        found = _VALIDATED[(check, terms)] = tuple(check(terms))
+    return list(found)
+
+
 def validate_credit_line_terms(terms: CreditLineTerms) -> list[str]:
+    """Every problem with a credit line's terms (empty when they are valid)."""
+    return _memoised(_credit_line_problems, terms)
+
+
+def validate_cash_loan_terms(terms: CashLoanTerms) -> list[str]:
+    """Every problem with a cash loan's terms (empty when they are valid)."""
+    return _memoised(_cash_loan_problems, terms)
+
+
+def _credit_line_problems(terms: CreditLineTerms) -> list[str]:
     problems = _check_day("statement_day", terms.statement_day)
     problems += _check_day("due_day", terms.due_day)
     problems += _check_rate("minimum_payment_rate", terms.minimum_payment_rate,
@@ -149,7 +180,7 @@ def validate_credit_line_terms(terms: CreditLineTerms) -> list[str]:
     return problems
 
 
-def validate_cash_loan_terms(terms: CashLoanTerms) -> list[str]:
+def _cash_loan_problems(terms: CashLoanTerms) -> list[str]:
     problems = _check_rate("daily_rate", terms.daily_rate, Decimal(0), Decimal("0.01"))
     problems += _check_rate("penalty_multiplier", terms.penalty_multiplier, Decimal(1),
                             Decimal(5))

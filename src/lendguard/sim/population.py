@@ -136,6 +136,23 @@ def generate(config: SimulationConfig, n: int, seed: int,
     return _chunks(_Tables.of(config), n, seed, chunk_size)
 
 
+def block(config: SimulationConfig, n: int, seed: int, index: int) -> pl.DataFrame:
+    """Block ``index`` of the first ``n`` borrowers (rows ``index × BLOCK_SIZE`` …, at
+    most ``BLOCK_SIZE`` of them): the same rows ``generate`` gives, drawn alone, so
+    blocks can be simulated in separate processes."""
+    problems = _argument_problems(config, n, seed, 1)
+    if not _is_int(index) or index < 0 or index * BLOCK_SIZE >= n:
+        problems.append(f"index: must be a block of the first {n} borrowers, got {index!r}")
+    if problems:
+        raise InvalidConfiguration(problems)
+    tables = _Tables.of(config)
+    first = index * BLOCK_SIZE
+    rows = min(BLOCK_SIZE, n - first)
+    columns = _draw_block(tables, seed, index)
+    return _frame({name: values[:rows] for name, values in columns.items()}, first,
+                  tables.start)
+
+
 def applications(borrowers: pl.DataFrame) -> pl.DataFrame:
     """Only what a lender sees at application time (``APPLICATION_COLUMNS``)."""
     return borrowers.select(APPLICATION_COLUMNS)

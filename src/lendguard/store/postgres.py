@@ -213,10 +213,15 @@ class PostgresEventStore(EventStore):
                 )
         return AppendResult(positions)
 
-    def append_many(self, batches: Sequence[Sequence[StreamWrite]]) -> list[AppendResult]:
+    def append_many(self, batches: Sequence[Sequence[StreamWrite]],
+                    command_keys: Sequence[str] | None = None) -> list[AppendResult]:
+        if command_keys is not None and len(command_keys) != len(batches):
+            raise ValueError(f"{len(command_keys)} command keys for {len(batches)} batches")
+        keys = command_keys if command_keys is not None else [""] * len(batches)
         with _postgres_errors("append_many"), self._write() as cur:
             plan, _ = self._plan(cur, batches, None)
-            results = [AppendResult(plan.add_command(writes, "")) for writes in batches]
+            results = [AppendResult(plan.add_command(writes, key))
+                       for writes, key in zip(batches, keys, strict=True)]
             if plan.event_rows:
                 with cur.copy(self._sql.copy_events) as copy:
                     for row in plan.event_rows:

@@ -50,6 +50,7 @@ from lendguard.store.base import (
     EventRow,
     EventStore,
     IdempotencyKey,
+    LoadRow,
     StoredEvent,
     StreamInfo,
     StreamWrite,
@@ -213,12 +214,26 @@ class SQLiteEventStore(EventStore):
                 )
         return AppendResult(positions)
 
-    def append_many(self, batches: Sequence[Sequence[StreamWrite]]) -> list[AppendResult]:
+    def append_many(self, batches: Sequence[Sequence[StreamWrite]],
+                    command_keys: Sequence[str] | None = None) -> list[AppendResult]:
+        keys = _command_keys(batches, command_keys)
         with _sqlite_errors("append_many"), self._write():
             plan = self._plan(batches)
-            results = [AppendResult(plan.add_command(writes, "")) for writes in batches]
+            results = [AppendResult(plan.add_command(writes, key))
+                       for writes, key in zip(batches, keys, strict=True)]
             self._insert(plan)
         return results
+
+    def load(self, rows: Sequence[LoadRow]) -> int:
+        # The same checks and rows as append_many, without building a NewEvent and a
+        # StreamWrite per event first: a simulator loads tens of millions of them.
+        with _sqlite_errors("load"), self._write():
+            plan = self._plan([[StreamWrite(sid, 0, ())] for sid in
+                               {row.stream_id: None for row in rows}])
+            for row in rows:
+                plan.add_row(row)
+            self._insert(plan)
+        return len(rows)
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -388,6 +403,26 @@ class _WritePlan:
         self.position = stream[3] = position
         stream[2] = version
 
+    def add_row(self, row: LoadRow) -> None:
+        """One event of an already-sequenced log (``EventStore.load``)."""
+        stream = self.streams.get(row.stream_id)
+        version = 0 if stream is None else stream[2]
+        if row.seq != version + 1:
+            raise ConcurrencyConflict(
+                f"stream {row.stream_id!r} is at version {version}; the log's next event "
+                f"has seq {row.seq}")
+        if stream is None:
+            self.last_stream_no += 1
+            stream = self.streams[row.stream_id] = [self.last_stream_no, 0, 0, 0]
+            self.created[row.stream_id] = (row.category, row.customer_id)
+        self.position += 1
+        self.records.append((
+            self.position, row.stream_id, row.seq, row.event_id, row.type, row.version,
+            row.data, row.occurred_at, row.caused_by, row.command_key, stream[3],
+        ))
+        stream[2] = row.seq
+        stream[3] = self.position
+
     def created_streams(self) -> list[tuple[int, str, int, int, str, str]]:
         """Rows for the streams this plan creates, at version 0: the moves take them on."""
         return [
@@ -410,6 +445,15 @@ def _repeat(earlier: CommandRecord, idempotency: IdempotencyKey) -> AppendResult
             f"idempotency key {idempotency.key!r} was already used by a different command"
         )
     return AppendResult(earlier.positions, duplicate=True)
+
+
+def _command_keys(batches: Sequence[object], command_keys: Sequence[str] | None
+                  ) -> Sequence[str]:
+    if command_keys is None:
+        return [""] * len(batches)
+    if len(command_keys) != len(batches):
+        raise ValueError(f"{len(command_keys)} command keys for {len(batches)} batches")
+    return command_keys
 
 
 def _encode_positions(positions: tuple[int, ...]) -> str:

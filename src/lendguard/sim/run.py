@@ -1,0 +1,309 @@
+"""A whole simulation run: blocks in parallel, one chronological log, tables and manifest.
+
+``simulate`` draws the population block by block, simulates each block over the horizon
+(``engine.BlockSimulation``) in a pool of worker processes, each writing its events to a
+spool file in business-time order, then merges the spools by business time into the
+event store in large transactions. Memory stays flat as the population grows: a worker
+holds one block, the merge one day of each block.
+
+It writes to ``out``:
+
+- ``events.db``: the event store (unless a PostgreSQL URL is given),
+- ``applications.parquet``: what the lender saw at application time, with the decision,
+- ``labels.parquet``: the ground truth, kept apart (segment, fraud type and start,
+  defaulted within 12 months),
+- ``manifest.json``: seed, configuration hash, generator versions, counts, the log's
+  sha256 (same seed and configuration, same hash) and timings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+
+from lendguard.errors import InvalidConfiguration, StoreError
+from lendguard.sim import population
+from lendguard.sim.config import SimulationConfig
+from lendguard.sim.engine import BlockResult, BlockSimulation
+from lendguard.store import open_store
+from lendguard.store.base import EventStore, LoadRow, StoredEvent
+
+ENGINE_VERSION = 1
+# Borrowers simulated together in one process (a divisor of the population's block):
+# small enough to balance the work across processes, large enough to amortise startup.
+SHARD_SIZE = 512
+EVENTS_PER_TRANSACTION = 50_000
+
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did; also written as ``manifest.json``."""
+
+    manifest: dict[str, Any]
+    out: Path
+
+    @property
+    def log_sha256(self) -> str:
+        return str(self.manifest["log_sha256"])
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def simulate(config: SimulationConfig, borrowers: int, months: int, seed: int, out: Path,
+             store_url: str | None = None, workers: int | None = None,
+             progress: Progress | None = None) -> RunSummary:
+    """Run the simulation; see the module docstring. Arguments are checked before
+    anything is written (``InvalidConfiguration`` lists every problem)."""
+    problems = _problems(config, borrowers, months, seed)
+    if problems:
+        raise InvalidConfiguration(problems)
+    out.mkdir(parents=True, exist_ok=True)
+    url = store_url or f"sqlite:///{out / 'events.db'}"
+    report = progress or (lambda phase, done, total: None)
+    blocks = -(-borrowers // SHARD_SIZE)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lendguard-sim-", dir=out) as spool_dir:
+        spools = [Path(spool_dir) / f"block-{b:05d}.spool" for b in range(blocks)]
+        results = _simulate_blocks(config, borrowers, months, seed, spools, workers, report)
+        simulated = time.perf_counter()
+        with open_store(url) as store:
+            if store.last_position() != 0:
+                raise InvalidConfiguration([f"store {url!r} is not empty: a simulation "
+                                            "writes a fresh log"])
+            expected = sum(r.counts.get("events", 0) for r in results)
+            events, digest = _merge_into(store, spools, expected, report)
+    written = time.perf_counter()
+    counts: dict[str, int] = {}
+    for result in results:
+        for what, n in result.counts.items():
+            counts[what] = counts.get(what, 0) + n
+    labels = _write_tables(config, borrowers, seed, results, out)
+    manifest = {
+        "seed": seed,
+        "borrowers": borrowers,
+        "months": months,
+        "start": config.start.isoformat(),
+        "config_sha256": config.config_hash(),
+        "generator_version": population.GENERATOR_VERSION,
+        "engine_version": ENGINE_VERSION,
+        "events": events,
+        "log_sha256": digest,
+        "store": url if store_url is None else "(given)",
+        "counts": dict(sorted(counts.items())),
+        "figures": portfolio_figures(counts, labels, borrowers),
+        "seconds": {"simulate": round(simulated - started, 2),
+                    "write": round(written - simulated, 2)},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return RunSummary(manifest, out)
+
+
+def _problems(config: object, borrowers: object, months: object, seed: object) -> list[str]:
+    problems = []
+    if not isinstance(config, SimulationConfig):
+        problems.append("config: must be a SimulationConfig")
+    if not isinstance(borrowers, int) or isinstance(borrowers, bool) or borrowers < 1:
+        problems.append(f"borrowers: must be a whole number ≥ 1, got {borrowers!r}")
+    if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= 120:
+        problems.append(f"months: must be a whole number from 1 to 120, got {months!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        problems.append(f"seed: must be an integer ≥ 0, got {seed!r}")
+    return problems
+
+
+# ---- simulating the blocks ------------------------------------------------------------
+
+
+def _simulate_blocks(config: SimulationConfig, borrowers: int, months: int, seed: int,
+                     spools: list[Path], workers: int | None, report: Progress
+                     ) -> list[BlockResult]:
+    jobs = [(config, borrowers, months, seed, b, spool) for b, spool in enumerate(spools)]
+    processes = min(workers or os.cpu_count() or 1, len(jobs))
+    results: dict[int, BlockResult] = {}
+    report("simulate", 0, len(jobs))
+    if processes <= 1:
+        for job in jobs:
+            results[job[4]] = _simulate_block(*job)
+            report("simulate", len(results), len(jobs))
+    else:
+        with ProcessPoolExecutor(processes) as pool:
+            futures = {pool.submit(_simulate_block, *job): job[4] for job in jobs}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                report("simulate", len(results), len(jobs))
+    return [results[b] for b in range(len(jobs))]
+
+
+def _simulate_block(config: SimulationConfig, borrowers: int, months: int, seed: int,
+                    index: int, spool: Path) -> BlockResult:
+    first = index * SHARD_SIZE
+    block = population.block(config, borrowers, seed, first // population.BLOCK_SIZE)
+    frame = block.slice(first % population.BLOCK_SIZE, SHARD_SIZE)
+    with spool.open("wb") as sink:
+        simulation = BlockSimulation(config, frame, seed, index, months,
+                                     lambda events: None)
+        simulation.sink = _spooler(simulation, sink)
+        return simulation.run()
+
+
+def _spooler(simulation: BlockSimulation, sink: IO[bytes]
+             ) -> Callable[[list[StoredEvent]], None]:
+    kinds: dict[str, tuple[str, str]] = {}
+
+    def spool(events: list[StoredEvent]) -> None:
+        if not events:
+            return
+        rows = []
+        for e in events:
+            kind = kinds.get(e.stream_id)
+            if kind is None:
+                info = simulation.store.stream_info(e.stream_id)
+                assert info is not None
+                kind = kinds[e.stream_id] = (info.category, info.customer_id)
+            rows.append(LoadRow(e.stream_id, e.seq, e.event_id, e.type, e.version, e.data,
+                                e.occurred_at, e.caused_by, e.command_key, kind[0], kind[1]))
+        pickle.dump(rows, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
+
+    return spool
+
+
+# ---- merging into the store -----------------------------------------------------------
+
+
+def _read_spool(path: Path, block: int) -> Iterator[tuple[str, int, int, LoadRow]]:
+    with path.open("rb") as source:
+        n = 0
+        while True:
+            try:
+                rows: list[LoadRow] = pickle.load(source)
+            except EOFError:
+                return
+            for row in rows:
+                yield row.occurred_at, block, n, row
+                n += 1
+
+
+def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress
+                ) -> tuple[int, str]:
+    """Every shard's events in business-time order (ties: shard, then the shard's own
+    order, which keeps each command's events together) loaded into the store, about
+    ``EVENTS_PER_TRANSACTION`` a transaction, cut between commands. Returns the count
+    and the sha256 of the log as written."""
+    merged = heapq.merge(*(_read_spool(p, b) for b, p in enumerate(spools)))
+    digest = hashlib.sha256()
+    chunk: list[LoadRow] = []
+    total = 0
+    for _, _, _, row in merged:
+        if len(chunk) >= EVENTS_PER_TRANSACTION and row.command_key != chunk[-1].command_key:
+            total += store.load(chunk)
+            report("write", total, expected)
+            chunk = []
+        chunk.append(row)
+        digest.update("\x1f".join(map(str, row[:9])).encode() + b"\x1e")
+    if chunk:
+        total += store.load(chunk)
+    if total != expected:
+        raise StoreError(f"merged {total} events of the {expected} the shards spooled")
+    report("write", total, total)
+    return total, digest.hexdigest()
+
+
+# ---- tables ---------------------------------------------------------------------------
+
+
+def _write_tables(config: SimulationConfig, borrowers: int, seed: int,
+                  results: list[BlockResult], out: Path) -> pl.DataFrame:
+    outcomes = pl.DataFrame([row for r in results for row in r.outcomes],
+                            schema_overrides={"ninety_dpd_on": pl.Date,
+                                              "stopped_paying_on": pl.Date,
+                                              "fraud_started_on": pl.Date,
+                                              "closed_on": pl.Date, "observed_to": pl.Date})
+    apps, truth = [], []
+    for chunk in population.generate(config, borrowers, seed, population.BLOCK_SIZE):
+        apps.append(population.applications(chunk))
+        truth.append(population.ground_truth(chunk))
+    decisions = outcomes.select("customer_id", "approved", "line_limit_fen", "loan_limit_fen")
+    pl.concat(apps).join(decisions, on="customer_id", how="left", maintain_order="left") \
+        .write_parquet(out / "applications.parquet")
+    labels = outcomes.select("customer_id", "defaulted_12m", "ninety_dpd_on",
+                             "stopped_paying_on", "fraud_started_on", "closed_on",
+                             "observed_to")
+    joined = pl.concat(truth).join(labels, on="customer_id", how="left",
+                                   maintain_order="left").join(
+        decisions.select("customer_id", "approved"), on="customer_id", how="left",
+        maintain_order="left")
+    joined.write_parquet(out / "labels.parquet")
+    return joined
+
+
+# ---- calibration figures --------------------------------------------------------------
+
+BUCKETS = ("M0", "M1", "M2", "M3", "M3+")
+
+# Where the default configuration's figures should land (docs/simulation.md explains
+# each range); a test checks a mid-size run against them.
+CALIBRATION_RANGES: dict[str, tuple[float, float]] = {
+    "approval_rate": (0.80, 0.99),
+    "default_rate_12m": (0.03, 0.10),
+    "utilisation": (0.15, 0.45),
+    "revolve_share": (0.30, 0.65),
+    "fraud_share": (0.015, 0.045),
+    "roll_M1_M2": (0.10, 0.40),
+    "roll_M2_M3": (0.30, 0.70),
+    "roll_M3_M3+": (0.45, 0.90),
+}
+
+
+def portfolio_figures(counts: dict[str, int], labels: pl.DataFrame, borrowers: int
+                      ) -> dict[str, float]:
+    """The figures docs/simulation.md calibrates against, from a run's counts and labels.
+
+    - approval_rate: approved / applicants;
+    - default_rate_12m: approved borrowers 90+ days past due within 12 months of applying
+      (right-censored when the run is shorter than 13 months);
+    - utilisation: mean share of the limit in use on statement days;
+    - revolve_share: statements with something billed left unpaid after the due day;
+    - fraud_share: approved borrowers whose fraud really started;
+    - roll_M1_M2 …: share of accounts entering a bucket that roll on to the next.
+    """
+    approved = labels.filter(pl.col("approved"))
+    n_approved = approved.height
+    figures = {
+        "approval_rate": n_approved / borrowers if borrowers else 0.0,
+        "default_rate_12m": _share(int(approved["defaulted_12m"].sum()), n_approved),
+        "utilisation": _share(counts.get("utilisation_bp_sum", 0),
+                              counts.get("utilisation_samples", 0) * 10_000),
+        "revolve_share": _share(counts.get("statements_revolved", 0),
+                                counts.get("statements_due", 0)),
+        "fraud_share": _share(int(approved["fraud_started_on"].is_not_null().sum()),
+                              n_approved),
+    }
+    for earlier, later in pairwise(BUCKETS[1:]):
+        entered = counts.get(f"roll:{_before(earlier)}->{earlier}", 0)
+        figures[f"roll_{earlier}_{later}"] = _share(
+            counts.get(f"roll:{earlier}->{later}", 0), entered)
+    return {name: round(value, 4) for name, value in figures.items()}
+
+
+def _before(bucket: str) -> str:
+    return BUCKETS[BUCKETS.index(bucket) - 1]
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
