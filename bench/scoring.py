@@ -301,7 +301,8 @@ def render(figures: list[Figure], missing: dict[str, str], console: Console) -> 
         for f in rows:
             auc_text = f"{f.auc:.4f}" + (f" ± {f.auc_std:.3f}" if f.auc_std is not None else "")
             table.add_row(
-                f.library, f"{f.fit_seconds:,.1f}" + (" est." if f.estimated else ""),
+                f.library, (f"{f.fit_seconds:,.1f}" if f.fit_seconds >= 10
+                            else f"{f.fit_seconds:.3f}") + (" est." if f.estimated else ""),
                 auc_text, f"{f.rows_per_second:,.0f}", f"{f.single_record_us:,.1f}",
                 *(("", "", "") if f.library.startswith("ours") else (
                     f"{f.fit_seconds / ours.fit_seconds:,.1f}×",
