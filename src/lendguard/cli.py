@@ -12,13 +12,15 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
 
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
 from lendguard.errors import InvalidCommand, LendguardError, NotYetSupported
@@ -442,6 +444,58 @@ def score(model: Annotated[Path, typer.Option(help="a model artefact directory")
     except LendguardError as exc:
         raise _fail(exc) from exc
     console.print(f"{scored.height:,} rows scored by model {artefact.model_version} → {out}")
+
+
+@app.command()
+def validate(model: Annotated[Path, typer.Option(help="the model artefact under review")],
+             data: Annotated[Path, typer.Option(help="labelled rows, CSV or Parquet")],
+             target: Annotated[str, typer.Option(help="the 0/1 outcome column (1 = default)")],
+             out: Annotated[Path, typer.Option(help="directory for validation.html/.json")],
+             later: Annotated[Path | None, typer.Option(
+                 help="a later labelled sample, for PSI/CSI and out-of-time figures")] = None,
+             challenger: Annotated[Path | None, typer.Option(
+                 help="a challenger artefact, for the swap set")] = None,
+             bootstrap: Annotated[int, typer.Option(
+                 help="bootstrap resamples behind each interval")] = 1_000) -> None:
+    """Validate a saved model: discrimination, calibration, stability, gains, swap set."""
+    from lendguard.risk.validating import validate_model
+
+    try:
+        with Progress(TextColumn("validating"), BarColumn(), console=err,
+                      transient=True) as progress:
+            progress.add_task("validate", total=None)
+            report = validate_model(model, data, target, out, later, challenger, bootstrap)
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(validation_table(report.data))
+    if report.data.get("stability"):
+        console.print(psi_line(report.data))
+    console.print(f"overall: {report.overall}")
+    console.print(f"report: {report.html_path}")
+    console.print(f"numbers: {report.json_path}")
+
+
+def validation_table(data: Mapping[str, Any]) -> Table:
+    """AUC, KS and Gini with their intervals, one row per sample."""
+    table = Table(title=f"validation of {data['model']}")
+    for column in ("sample", "rows", "bads", "AUC", "KS", "Gini"):
+        table.add_column(column, justify="left" if column == "sample" else "right")
+    for name, sample in data["samples"].items():
+        measured = sample["discrimination"]
+        table.add_row(name, f"{sample['n']:,}", f"{sample['bads']:,}",
+                      *(_with_interval(measured[key]) for key in ("auc", "ks", "gini")))
+    return table
+
+
+def psi_line(data: Mapping[str, Any]) -> str:
+    psi = data["stability"]["score_psi"]
+    return f"score PSI development → later: {psi['value']:.4f} ({psi['reading']})"
+
+
+def _with_interval(estimate: Mapping[str, Any]) -> str:
+    low, high = estimate["low"], estimate["high"]
+    interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+    return f"{estimate['value']:.3f}{interval}"
 
 
 if __name__ == "__main__":
