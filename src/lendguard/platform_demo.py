@@ -132,9 +132,12 @@ def _replay(store: object, console: Console) -> ReplayReport:
 
 def _health(ledger: Ledger, labels: pl.DataFrame, apps: pl.DataFrame,
             console: Console) -> None:
-    """The health report of the approved over-borrower (以贷养贷) with the most loans."""
+    """The health report of the first over-borrower (以贷养贷) with both products who has
+    not yet gone 90 days past due."""
+    with_loans = apps.filter(pl.col("loan_limit_fen") > 0).select("customer_id")
     over = labels.filter((pl.col("segment") == "over_borrower") & pl.col("approved")
-                         & pl.col("ninety_dpd_on").is_null())
+                         & pl.col("ninety_dpd_on").is_null()).join(
+        with_loans, on="customer_id", maintain_order="left")
     if over.is_empty():
         console.print("no over-borrower in this portfolio")
         return
