@@ -41,29 +41,31 @@ def _cat(name: str, description: str) -> Feature:
 # -1 in a bureau field (and in what is derived from one) means "no bureau file".
 NO_FILE = {-1.0: "no bureau file"}
 
+def _bureau(name: str, description: str) -> Feature:
+    """A numeric feature from (or derived from) a bureau field: -1 means no file."""
+    return Feature(name, Kind.NUMERIC, description, special_values=NO_FILE)
+
+
 SIMULATED_FEATURES = (
     # application columns as the lender sees them (11 features)
     _num("age", "age"),
     _num("city_tier", "city tier"),
     _cat("employment", "employment"),
     _num("monthly_income_fen", "declared monthly income"),
-    Feature("existing_debt_fen", Kind.NUMERIC, "existing debt", special_values=NO_FILE),
-    Feature("inquiries_6m", Kind.NUMERIC, "credit inquiries in 6 months",
-            special_values=NO_FILE),
-    Feature("lenders_count", Kind.NUMERIC, "lenders with open credit", special_values=NO_FILE),
+    _bureau("existing_debt_fen", "existing debt"),
+    _bureau("inquiries_6m", "credit inquiries in 6 months"),
+    _bureau("lenders_count", "lenders with open credit"),
     _cat("device", "device"),
     _num("device_age_days", "device age in days"),
     _num("phone_tenure_months", "phone number tenure in months"),
     _cat("channel", "application channel"),
     # derived from application columns only (16 features)
-    Feature("debt_to_income", Kind.NUMERIC, "debt to annual income", special_values=NO_FILE),
-    Feature("debt_to_monthly_income", Kind.NUMERIC, "debt to monthly income",
-            special_values=NO_FILE),
-    Feature("income_per_lender", Kind.NUMERIC, "income per lender", special_values=NO_FILE),
-    Feature("debt_per_lender", Kind.NUMERIC, "debt per lender", special_values=NO_FILE),
-    Feature("inquiries_per_lender", Kind.NUMERIC, "inquiries per lender",
-            special_values=NO_FILE),
-    Feature("log_debt", Kind.NUMERIC, "log of existing debt", special_values=NO_FILE),
+    _bureau("debt_to_income", "debt to annual income"),
+    _bureau("debt_to_monthly_income", "debt to monthly income"),
+    _bureau("income_per_lender", "income per lender"),
+    _bureau("debt_per_lender", "debt per lender"),
+    _bureau("inquiries_per_lender", "inquiries per lender"),
+    _bureau("log_debt", "log of existing debt"),
     _num("log_income", "log of monthly income"),
     _num("income_to_tier_median", "income against the median of its city tier"),
     _num("income_per_year_of_age", "income per year of age"),

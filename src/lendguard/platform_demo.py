@@ -34,9 +34,11 @@ from lendguard.notify import CodeSource, MemoryOutbox
 from lendguard.replay import ReplayReport, replay
 from lendguard.service import Ledger
 from lendguard.sim import load_config
+from lendguard.sim.config import SimulationConfig
 from lendguard.sim.report import write_report
 from lendguard.sim.run import RunSummary, simulate
 from lendguard.store import open_store
+from lendguard.store.base import EventStore
 from lendguard.views import (
     report_to,
     simulation_progress,
@@ -110,20 +112,14 @@ def _timed(result: DemoResult, name: str, step: Callable[[], T]) -> T:
     return value
 
 
-def _simulate(config: object, borrowers: int, months: int, seed: int, out: Path,
+def _simulate(config: SimulationConfig, borrowers: int, months: int, seed: int, out: Path,
               workers: int | None, console: Console) -> RunSummary:
-    from lendguard.sim.config import SimulationConfig
-
-    assert isinstance(config, SimulationConfig)
     with simulation_progress(console) as progress:
         return simulate(config, borrowers, months, seed, out, workers=workers,
                         progress=report_to(progress))
 
 
-def _replay(store: object, console: Console) -> ReplayReport:
-    from lendguard.store.base import EventStore
-
-    assert isinstance(store, EventStore)
+def _replay(store: EventStore, console: Console) -> ReplayReport:
     with Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed:,}"),
                   console=console, transient=True) as progress:
         task = progress.add_task("replay", total=store.last_position())

@@ -61,7 +61,7 @@ from lendguard.ledger.credit_line import CreditLineState
 from lendguard.money import Money
 from lendguard.notify import CodeSource, MemoryOutbox
 from lendguard.service import Ledger
-from lendguard.sim.config import SimulationConfig
+from lendguard.sim.config import Segment, SimulationConfig
 from lendguard.store.base import StoredEvent
 from lendguard.store.memory import MemoryEventStore
 
@@ -226,7 +226,7 @@ class BlockSimulation:
                                 DEFAULT_TZ)
 
     def _count(self, what: str) -> None:
-        self.counts[what] = self.counts.get(what, 0) + 1
+        self._add(what, 1)
 
     def _try(self, what: str, command: Callable[[], object]) -> bool:
         """Run a ledger command; a refusal by the domain is counted, not fatal (a
@@ -271,7 +271,7 @@ class BlockSimulation:
                                        - b.volatility ** 2 / 2))
         b.budget = int(b.income * REPAYMENT_CAPACITY)
         if b.defaulted_on is None:
-            multiplier = self.config.default_hazard_multiplier(_segment(b.segment), month)
+            multiplier = self.config.default_hazard_multiplier(Segment(b.segment), month)
             p = 1 - math.exp(-self.hazard * multiplier * math.exp(b.risk_propensity))
             if self.rng.random() < p:
                 b.defaulted_on = day
@@ -701,12 +701,6 @@ def _buy_rate(b: Borrower) -> float:
 
 def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:
     return lambda: fn(*args)
-
-
-def _segment(name: str) -> Any:
-    from lendguard.sim.config import Segment
-
-    return Segment(name)
 
 
 def _borrower(row: dict[str, Any]) -> Borrower:

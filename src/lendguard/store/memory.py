@@ -116,11 +116,9 @@ class MemoryEventStore(EventStore):
         """Everything appended since the last drain, in position order; their payloads
         are forgotten here (stream versions, customers and idempotency keys are kept)."""
         drained, self._pending = self._pending, []
-        for stored in drained:
-            stream = self._streams[stored.stream_id]
-            if stream.events and stream.events[0].seq <= stored.seq:
-                stream.drained = stored.seq
-                stream.events = [e for e in stream.events if e.seq > stored.seq]
+        for stream_id in {stored.stream_id for stored in drained}:
+            stream = self._streams[stream_id]
+            stream.drained, stream.events = stream.version, []
         self._drained_position = self._position
         return drained
 
