@@ -19,11 +19,12 @@ It writes to ``out``:
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import pickle
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -166,6 +167,8 @@ def _simulate_block(config: SimulationConfig, borrowers: int, months: int, seed:
 
 def _spooler(simulation: BlockSimulation, sink: IO[bytes]
              ) -> Callable[[list[StoredEvent]], None]:
+    """Each day's events as one pickled ``(day ordinal, rows)`` record, so the merge can
+    take the shards a day at a time."""
     kinds: dict[str, tuple[str, str]] = {}
 
     def spool(events: list[StoredEvent]) -> None:
@@ -180,7 +183,8 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
                 kind = kinds[e.stream_id] = (info.category, info.customer_id)
             rows.append(LoadRow(e.stream_id, e.seq, e.event_id, e.type, e.version, e.data,
                                 e.occurred_at, e.caused_by, e.command_key, kind[0], kind[1]))
-        pickle.dump(rows, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        day = simulation.clock.today().toordinal()
+        pickle.dump((day, rows), sink, protocol=pickle.HIGHEST_PROTOCOL)
         simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
 
     return spool
@@ -189,42 +193,115 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
 # ---- merging into the store -----------------------------------------------------------
 
 
-def _read_spool(path: Path, block: int) -> Iterator[tuple[str, int, int, LoadRow]]:
+def _read_days(path: Path) -> Iterator[tuple[int, list[LoadRow]]]:
     with path.open("rb") as source:
-        n = 0
         while True:
             try:
-                rows: list[LoadRow] = pickle.load(source)
+                record: tuple[int, list[LoadRow]] = pickle.load(source)
             except EOFError:
                 return
-            for row in rows:
-                yield row.occurred_at, block, n, row
-                n += 1
+            yield record
+
+
+def _merged_days(spools: list[Path]) -> Iterator[list[LoadRow]]:
+    """Every shard's events, a business day at a time, in business-time order; ties in
+    shard order, then the shard's own order (so each command's events stay together).
+
+    A shard's day is already in time order (the engine runs a day's actions sorted by
+    their moment), so concatenating the shards' days in shard order and sorting stably by
+    time gives exactly that order.
+    """
+    readers = [_read_days(path) for path in spools]
+    heads = [next(reader, None) for reader in readers]
+    while True:
+        waiting = [head[0] for head in heads if head is not None]
+        if not waiting:
+            return
+        day = min(waiting)
+        rows: list[LoadRow] = []
+        for i, head in enumerate(heads):
+            if head is not None and head[0] == day:
+                rows += head[1]
+                heads[i] = next(readers[i], None)
+        rows.sort(key=_occurred_at)
+        yield rows
+
+
+def _occurred_at(row: LoadRow) -> str:
+    return row.occurred_at
 
 
 def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress
                 ) -> tuple[int, str]:
-    """Every shard's events in business-time order (ties: shard, then the shard's own
-    order, which keeps each command's events together) loaded into the store, about
-    ``EVENTS_PER_TRANSACTION`` a transaction, cut between commands. Returns the count
-    and the sha256 of the log as written."""
-    merged = heapq.merge(*(_read_spool(p, b) for b, p in enumerate(spools)))
+    """Every shard's events in business-time order (``_merged_days``) loaded into the
+    store, whole days of at least ``EVENTS_PER_TRANSACTION`` events a transaction.
+    Returns the count and the sha256 of the log as written.
+
+    The store is written from a second thread: SQLite and the PostgreSQL driver let go of
+    the interpreter while they write, so merging the next days overlaps writing these."""
     digest = hashlib.sha256()
-    chunk: list[LoadRow] = []
     total = 0
-    for _, _, _, row in merged:
-        if len(chunk) >= EVENTS_PER_TRANSACTION and row.command_key != chunk[-1].command_key:
-            total += store.load(chunk)
-            report("write", total, expected)
-            chunk = []
-        chunk.append(row)
-        digest.update("\x1f".join(map(str, row[:9])).encode() + b"\x1e")
-    if chunk:
-        total += store.load(chunk)
-    if total != expected:
-        raise StoreError(f"merged {total} events of the {expected} the shards spooled")
+    with _Writer(store) as writer:
+        chunk: list[LoadRow] = []
+        for rows in _merged_days(spools):
+            digest.update("".join([
+                f"{r[0]}\x1f{r[1]}\x1f{r[2]}\x1f{r[3]}\x1f{r[4]}\x1f{r[5]}\x1f{r[6]}\x1f"
+                f"{r[7]}\x1f{r[8]}\x1e" for r in rows]).encode())
+            chunk += rows
+            if len(chunk) >= EVENTS_PER_TRANSACTION:
+                total += len(chunk)
+                writer.load(chunk)
+                report("write", writer.written, expected)
+                chunk = []
+        if chunk:
+            total += len(chunk)
+            writer.load(chunk)
+    if writer.written != expected or total != expected:
+        raise StoreError(f"merged {writer.written} events of the {expected} the shards "
+                         "spooled")
     report("write", total, total)
     return total, digest.hexdigest()
+
+
+class _Writer:
+    """``store.load`` on a thread of its own, a chunk or two behind the caller; the first
+    failure stops it and is raised to the caller (at the next ``load`` or at the end),
+    and nothing after the failed chunk is written."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.written = 0
+        self._queue: queue.Queue[list[LoadRow] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="lendguard-sim-writer",
+                                        daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def load(self, chunk: list[LoadRow]) -> None:
+        self._raise()
+        self._queue.put(chunk)
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc[0] is None:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain the queue so the caller never blocks
+            try:
+                self.written += self.store.load(chunk)
+            except BaseException as exc:  # raised to the caller, not lost in the thread
+                self._error = exc
 
 
 # ---- tables ---------------------------------------------------------------------------

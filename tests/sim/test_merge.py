@@ -1,0 +1,57 @@
+"""Merging the shards' spools into the store: business-time order, and failures raised."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from lendguard.errors import ConcurrencyConflict
+from lendguard.sim.run import _merge_into, _Writer
+from lendguard.store import open_store
+from lendguard.store.base import LoadRow
+
+
+def _row(stream: str, seq: int, at: str, key: str) -> LoadRow:
+    return LoadRow(stream, seq, f"{stream}-{seq}", "Noted", 1, "{}", at, "sim", key,
+                   "credit_line", "c-" + stream)
+
+
+def _spool(path: Path, days: list[tuple[int, list[LoadRow]]]) -> Path:
+    with path.open("wb") as sink:
+        for record in days:
+            pickle.dump(record, sink)
+    return path
+
+
+def test_days_are_merged_by_business_time_with_ties_in_shard_order(tmp_path: Path) -> None:
+    first = _spool(tmp_path / "0.spool", [
+        (1, [_row("a", 1, "2026-01-01T09:00:00+08:00", "k1"),
+             _row("a", 2, "2026-01-01T09:00:00+08:00", "k1"),
+             _row("a", 3, "2026-01-01T23:59:59+08:00", "k2")]),
+        (3, [_row("a", 4, "2026-01-03T08:00:00+08:00", "k3")]),
+    ])
+    second = _spool(tmp_path / "1.spool", [
+        (1, [_row("b", 1, "2026-01-01T09:00:00+08:00", "k4"),
+             _row("b", 2, "2026-01-01T10:00:00+08:00", "k5")]),
+        (2, [_row("b", 3, "2026-01-02T10:00:00+08:00", "k6")]),
+    ])
+    with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+        total, _ = _merge_into(store, [first, second], 7, lambda *_: None)
+        order = [(e.stream_id, e.seq) for e in store.read_all()]
+    assert total == 7
+    # Same moment in both shards: the first shard's command, whole, then the second's.
+    assert order == [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("a", 3), ("b", 3), ("a", 4)]
+
+
+def test_a_failed_chunk_is_raised_and_nothing_after_it_is_written(tmp_path: Path) -> None:
+    good = [_row("a", 1, "2026-01-01T09:00:00+08:00", "k1")]
+    gap = [_row("a", 3, "2026-01-01T10:00:00+08:00", "k2")]  # seq 2 is missing
+    later = [_row("b", 1, "2026-01-01T11:00:00+08:00", "k3")]
+    with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+        with pytest.raises(ConcurrencyConflict), _Writer(store) as writer:
+            for chunk in (good, gap, later):
+                writer.load(chunk)
+        assert [(e.stream_id, e.seq) for e in store.read_all()] == [("a", 1)]
+        assert writer.written == 1
