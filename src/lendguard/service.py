@@ -167,6 +167,7 @@ class Ledger:
         self.codes = codes or CodeSource()
         self._states: dict[str, AccountState] = {}
         self._categories: dict[str, tuple[str, str]] = {}
+        self._moment: tuple[datetime | None, str, int] = (None, "", 0)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -265,8 +266,11 @@ class Ledger:
                 decided: Mapping[str, list[Event]],
                 new_stream: tuple[str, str, str] | None) -> list[StreamWrite]:
         moment = self.clock.now()
-        now = moment.isoformat()
-        millis = int(moment.timestamp() * 1000)
+        if moment is not self._moment[0]:
+            # Many commands see the same moment (close of business runs every account at
+            # 23:59:59), so its two renderings are worked out once.
+            self._moment = (moment, moment.isoformat(), int(moment.timestamp() * 1000))
+        _, now, millis = self._moment
         writes = []
         for stream_id, events in decided.items():
             state = states[stream_id]

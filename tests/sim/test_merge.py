@@ -10,7 +10,7 @@ import pytest
 from lendguard.errors import ConcurrencyConflict
 from lendguard.sim.run import _merge_into, _Writer
 from lendguard.store import open_store
-from lendguard.store.base import LoadRow
+from lendguard.store.base import LoadRow, StoredEvent
 
 
 def _row(stream: str, seq: int, at: str, key: str) -> LoadRow:
@@ -55,3 +55,8 @@ def test_a_failed_chunk_is_raised_and_nothing_after_it_is_written(tmp_path: Path
                 writer.load(chunk)
         assert [(e.stream_id, e.seq) for e in store.read_all()] == [("a", 1)]
         assert writer.written == 1
+
+
+def test_a_spooled_row_is_a_stored_event_after_its_position_and_the_stream_kind() -> None:
+    # The spooler builds rows as ``stored[1:] + (category, customer)``.
+    assert (*StoredEvent._fields[1:], "category", "customer_id") == LoadRow._fields

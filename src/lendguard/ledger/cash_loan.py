@@ -406,10 +406,13 @@ def owed_items(loan: Loan) -> list[Owed]:
 
 
 def brought_up_to_date(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event]]:
-    """Every loan as it stands on ``on`` (copies), with the events that get it there."""
+    """Every loan not yet repaid as it stands on ``on`` (copies), with the events that
+    get it there (a repaid loan owes nothing and never changes again)."""
     loans: dict[str, Loan] = {}
     events: list[Event] = []
     for loan in state.loans.values():
+        if loan.is_repaid:
+            continue
         work, more = _settle_loan(state, loan, on)
         loans[loan.loan_id] = work
         events += more
@@ -564,7 +567,8 @@ def decide_apply_credit_balance(state: CashLoanState, on: date) -> list[Event]:
 
 
 def _billed(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event]]:
-    """Copies of the loans after what falls due by ``on``, and the events that do it.
+    """The loans as they stand after what falls due by ``on`` (copies where something
+    does; to be read, not changed), and the events that do it.
 
     Loans repaid in full are left out: nothing falls due, accrues or ages on them, and a
     borrower's repaid loans pile up over the years.
@@ -575,11 +579,14 @@ def _billed(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event
         if loan.is_repaid:
             continue
         due = falling_due(state, loan, on)
-        events += due
-        work = loan.clone()
-        for ev in due:
-            work.apply(ev)
-        loans[loan.loan_id] = work
+        if due:
+            events += due
+            work = loan.clone()
+            for ev in due:
+                work.apply(ev)
+            loans[loan.loan_id] = work
+        else:
+            loans[loan.loan_id] = loan
     return loans, events
 
 
@@ -609,7 +616,7 @@ def decide_ageing(state: CashLoanState, on: date) -> list[Event]:
     """Days past due, the bucket, and write-off when they pass the product's limit."""
     if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
         return []
-    return _ageing(state, {k: loan.clone() for k, loan in state.loans.items()
+    return _ageing(state, {k: loan for k, loan in state.loans.items()
                            if not loan.is_repaid}, on)
 
 
@@ -645,7 +652,8 @@ def _write_off(state: CashLoanState, loans: dict[str, Loan], on: date,
                dpd: int) -> list[Event]:
     events: list[Event] = []
     principal = interest = penalties = 0
-    for loan in loans.values():
+    for original in loans.values():
+        loan = original.clone()  # the loans passed in may be the state's own
         postings = _penalties(state, loan, on)
         for ev in postings:
             loan.apply(ev)

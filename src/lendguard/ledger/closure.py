@@ -144,7 +144,7 @@ def _credit_line_blockers(state: CreditLineState, on: date) -> list[Blocker]:
             f"分期 {plan.plan_id} 还有 {len(plan.principal_left)} 期未还",
             f"pay it off today: {_y(payoff)}, no further fees",
             f"今日一次性结清 {_y(payoff)}，剩余手续费不再收取", payable=payoff > 0))
-    for order in state.orders.values():
+    for order in state.open_orders.values():
         if order.stage == "pending" and order.billable > 0:
             found.append(Blocker(
                 "pending_order", a, order.order_id, order.billable, None,

@@ -167,13 +167,17 @@ class Plan:
 class CreditLineState(AccountState):
     """A credit line folded from its events."""
 
-    __slots__ = ("disputes", "last_statement_date", "orders", "plans", "statements", "terms")
+    __slots__ = ("disputes", "last_statement_date", "open_orders", "orders", "plans",
+                 "statements", "terms")
 
     def __init__(self, account_id: str) -> None:
         super().__init__(account_id)
         self.disputes: dict[str, DisputeOpened] = {}
         self.terms = CreditLineTerms()
         self.orders: dict[str, Order] = {}
+        # The orders still pending or unbilled, in purchase order: what the limit in
+        # use and billing look at (``orders`` keeps every order for refunds).
+        self.open_orders: dict[str, Order] = {}
         self.statements: dict[str, Statement] = {}
         self.plans: dict[str, Plan] = {}
         self.last_statement_date: date | None = None
@@ -185,10 +189,10 @@ class CreditLineState(AccountState):
         return self.version > 0
 
     def pending_total(self) -> int:
-        return sum(o.billable for o in self.orders.values() if o.stage == "pending")
+        return sum(o.billable for o in self.open_orders.values() if o.stage == "pending")
 
     def unbilled_total(self) -> int:
-        return sum(o.billable for o in self.orders.values() if o.stage == "unbilled")
+        return sum(o.billable for o in self.open_orders.values() if o.stage == "unbilled")
 
     def billed_principal(self) -> int:
         return sum(s.principal for s in self.statements.values())
@@ -240,7 +244,7 @@ class CreditLineState(AccountState):
     # ---- fold --------------------------------------------------------------------------
 
     def _apply_purchase(self, ev: PurchaseMade) -> None:
-        self.orders[ev.order_id] = Order(ev)
+        self.orders[ev.order_id] = self.open_orders[ev.order_id] = Order(ev)
 
     def _apply_settlement(self, ev: PurchaseSettled) -> None:
         order = self.orders[ev.order_id]
@@ -303,7 +307,7 @@ class CreditLineState(AccountState):
     def _apply_statement(self, ev: StatementIssued) -> None:
         self.statements[ev.statement_id] = Statement(ev)
         for order_id in ev.billed_orders:
-            order = self.orders[order_id]
+            order = self.open_orders.pop(order_id)
             order.stage = "billed"
             order.statement_id = ev.statement_id
         for plan_id in ev.billed_plans:
@@ -316,7 +320,7 @@ class CreditLineState(AccountState):
     def _apply_plan(self, ev: InstalmentPlanCreated) -> None:
         self.plans[ev.plan_id] = Plan(ev)
         if ev.source.startswith("order:"):
-            order = self.orders[ev.source.removeprefix("order:")]
+            order = self.open_orders.pop(ev.source.removeprefix("order:"))
             order.stage = "plan"
             order.plan_id = ev.plan_id
         else:
@@ -372,9 +376,10 @@ class CreditLineState(AccountState):
         for plan in self.plans.values():
             plan.principal_left = []
             plan.fee_left = []
-        for order in self.orders.values():
+        for order in list(self.open_orders.values()):
             if order.stage == "unbilled":
                 order.stage = "written_off"
+                del self.open_orders[order.order_id]
 
 
 # One fold function per event type (the shared ones too): replay looks it up once.
@@ -618,7 +623,7 @@ def owed_items(state: CreditLineState, on: date,
 
 def unbilled_items(state: CreditLineState) -> list[Owed]:
     """Settled purchases not yet billed, payable early (oldest first, after all dues)."""
-    orders = sorted((o for o in state.orders.values()
+    orders = sorted((o for o in state.open_orders.values()
                      if o.stage == "unbilled" and o.billable > 0), key=lambda o: (o.on, o.order_id))
     return [Owed(f"unbilled:{o.order_id}", FAR_FUTURE, "principal", o.billable) for o in orders]
 
@@ -722,7 +727,7 @@ def _billing(state: CreditLineState, statement_date: date) -> _Billing:
     """What a statement dated ``statement_date`` bills: purchases settled and plans
     created by then (a statement caught up after missed closes bills nothing later)."""
     items: list[LineItem] = []
-    orders = sorted((o for o in state.orders.values()
+    orders = sorted((o for o in state.open_orders.values()
                      if o.stage == "unbilled" and o.settled_on <= statement_date),
                     key=lambda o: (o.on, o.order_id))
     for o in orders:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -357,7 +358,9 @@ class BlockSimulation:
         for _ in range(count):
             amount = int(ticket * math.exp(self.rng.gauss(0, 0.9) - 0.405))
             amount = max(amount // 100 * 100, 100)
-            category = self.rng.choices(CATEGORIES, cum_weights=_CUMULATIVE_WEIGHTS)[0]
+            # What rng.choices(CATEGORIES, cum_weights=...) draws, without its set-up.
+            category = CATEGORIES[bisect(_CUMULATIVE_WEIGHTS, self.rng.random()
+                                         * _CUMULATIVE_WEIGHTS[-1], 0, len(CATEGORIES) - 1)]
             merchant = f"M-{category}-{int(self.rng.paretovariate(1.2)) % MERCHANTS_PER_CATEGORY}"
             out.append((self._hour(b), amount, merchant, category))
         state = _line(b)
@@ -530,11 +533,13 @@ class BlockSimulation:
 
     def _close_of_business(self, day: date) -> None:
         self.clock.set(datetime.combine(day, COB_HOUR, DEFAULT_TZ))
+        yesterday = day - timedelta(days=1)
         for b in self.borrowers:
             if not b.approved or b.closed_on is not None or day < b.applied_on:
                 continue
             line = _line(b)
-            self._measure(line, day)
+            if day.day == line.terms.statement_day or yesterday.day == line.terms.due_day:
+                self._measure(line, day)
             if cob_needed(line, day):
                 issued_before, bucket = line.last_statement_date, line.bucket
                 self.ledger.close_account(b.line, day)

@@ -170,6 +170,7 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
     """Each day's events as one pickled ``(day ordinal, rows)`` record, so the merge can
     take the shards a day at a time."""
     kinds: dict[str, tuple[str, str]] = {}
+    make_row = LoadRow._make
 
     def spool(events: list[StoredEvent]) -> None:
         if not events:
@@ -181,8 +182,8 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
                 info = simulation.store.stream_info(e.stream_id)
                 assert info is not None
                 kind = kinds[e.stream_id] = (info.category, info.customer_id)
-            rows.append(LoadRow(e.stream_id, e.seq, e.event_id, e.type, e.version, e.data,
-                                e.occurred_at, e.caused_by, e.command_key, kind[0], kind[1]))
+            # A stored event's fields after its position, then the stream's kind.
+            rows.append(make_row(e[1:] + kind))
         day = simulation.clock.today().toordinal()
         pickle.dump((day, rows), sink, protocol=pickle.HIGHEST_PROTOCOL)
         simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
