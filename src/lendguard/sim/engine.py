@@ -59,6 +59,7 @@ from lendguard.ledger import cash_loan, credit_line
 from lendguard.ledger.account import AccountState, Status
 from lendguard.ledger.cash_loan import CashLoanState
 from lendguard.ledger.credit_line import CreditLineState
+from lendguard.ledger.delinquency import bucket, is_write_off_due
 from lendguard.money import Money
 from lendguard.notify import CodeSource, MemoryOutbox
 from lendguard.service import Ledger
@@ -640,15 +641,21 @@ def cob_needed(state: AccountState, day: date) -> bool:
 
     Close of business is idempotent and cheap when idle, but a simulator runs it for
     millions of account-days; this says when it can act: a credit line on its statement
-    day, the day after its due day while anything billed is owed, and every day while
-    delinquent or holding a credit balance; a cash loan when an instalment falls due,
-    the day after, at month ends, and every day while delinquent or in credit. A test
-    checks that skipping the other days changes nothing in the log.
+    day and the day after its due day while anything billed is owed; a cash loan when an
+    instalment falls due, the day after, and at month ends; either every day while it
+    holds a credit balance, and while delinquent on the days its bucket moves on or it
+    is due for write-off (ageing is all close of business does for a delinquent account
+    on other days). A test checks that skipping the other days changes nothing in the
+    log.
     """
     if state.status in (Status.CLOSED, Status.WRITTEN_OFF) or state.version == 0:
         return False
-    if state.bucket != "M0" or state.credit_balance > 0:
+    if state.credit_balance > 0:
         return True
+    if state.bucket != "M0":
+        dpd = _days_past_due(state, day)
+        if bucket(dpd) != state.bucket or is_write_off_due(dpd, _write_off_days(state)):
+            return True
     if isinstance(state, CreditLineState):
         if day.day == state.terms.statement_day:
             return True
@@ -687,6 +694,12 @@ def _days_past_due(state: AccountState, day: date) -> int:
                  if i.outstanding > 0 and day > i.due_date]
         return (day - min(dates)).days if dates else 0
     return 0
+
+
+def _write_off_days(state: AccountState) -> int:
+    if isinstance(state, (CreditLineState, CashLoanState)):
+        return state.terms.write_off_days
+    raise TypeError(f"no write-off rule for {type(state).__name__}")
 
 
 def _owed(state: AccountState, day: date) -> int:
