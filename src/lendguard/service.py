@@ -125,14 +125,16 @@ def event_id(millis: int, name: str) -> str:
     the business time in milliseconds, then bits of a hash of the command's key, the
     stream and the event's place. Ids that mostly grow keep the store's unique index on
     them cheap to insert into, and the same command always gets the same ids."""
-    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:10], "big")
-    value = (millis & (2**48 - 1)) << 80
-    value |= 0x7 << 76  # version 7
-    value |= (digest >> 68) << 64  # 12 bits
-    value |= 0b10 << 62  # RFC 4122 variant
-    value |= digest & (2**62 - 1)
-    text = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without the object
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    # Bit for bit: 48 bits of milliseconds, the version nibble 7, the first 12 bits of
+    # the hash's first 80, the variant bits 10, then the last 62 of those 80 bits;
+    # written straight into the hex text.
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    stamp = f"{millis & 0xFFFFFFFFFFFF:012x}"
+    tail = _VARIANT_NIBBLE[int(digest[4], 16) & 0x3] + digest[5:20]
+    return f"{stamp[:8]}-{stamp[8:]}-7{digest[:3]}-{tail[:4]}-{tail[4:]}"
+
+
+_VARIANT_NIBBLE = "89ab"  # 0b10xx: the RFC 4122 variant over a hash's two low bits
 
 
 def new_state(stream_id: str, category: str) -> AccountState:

@@ -48,6 +48,7 @@ from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -205,6 +206,8 @@ class BlockSimulation:
 
     def _day(self, day: date) -> None:
         month = _months_between(self.start, day)
+        today = (day - self.start).days
+        yesterday = day - timedelta(days=1)
         actions: list[tuple[datetime, int, Callable[[], None]]] = []
         for b in self.borrowers:
             if day == b.applied_on:
@@ -213,9 +216,9 @@ class BlockSimulation:
                 continue
             if not b.approved or b.closed_on is not None or day < b.applied_on:
                 continue
-            if day.day == 1 or day == b.applied_on + timedelta(days=1):
+            if day.day == 1 or yesterday == b.applied_on:
                 self._new_month(b, day, month)
-            self._plan_day(b, day, month, actions)
+            self._plan_day(b, day, today, month, actions)
         actions.sort(key=lambda a: (a[0], a[1]))
         for moment, _, act in actions:
             self.clock.set(moment)
@@ -286,7 +289,7 @@ class BlockSimulation:
 
     # ---- what a borrower does in a day --------------------------------------------------
 
-    def _plan_day(self, b: Borrower, day: date,
+    def _plan_day(self, b: Borrower, day: date, today: int,
                   month: int, actions: list[tuple[datetime, int, Callable[[], None]]]) -> None:
         add = actions.append
         if b.pending:
@@ -306,7 +309,7 @@ class BlockSimulation:
             for _, kind, fen in due_plans:
                 add((self._at(day, 8 + self.rng.random() * 14), len(actions),
                      _bind(self._carry_out, b, kind, fen)))
-        for hour, amount, merchant, category in self._purchases(b, day, month):
+        for hour, amount, merchant, category in self._purchases(b, day, today):
             add((self._at(day, hour), len(actions),
                  _bind(self._purchase, b, amount, merchant, category)))
         if b.loan and b.fraud_type == "synthetic_identity" and b.fraud_on == day:
@@ -315,7 +318,6 @@ class BlockSimulation:
         if b.loan and self._instalment_due(b, day):
             add((self._at(day, 8 + self.rng.random() * 4), len(actions),
                  _bind(self._carry_out, b, "loan", 0)))
-        today = (day - self.start).days
         while b.draw_clock < today + 1:
             b.draw_clock += self.rng.expovariate(
                 self.config.segments[b.segment].cash_loan_draws_per_month / DAYS_PER_MONTH)
@@ -335,9 +337,10 @@ class BlockSimulation:
         return any(lo.due_dates and lo.due_dates[0] <= day for lo in state.loans.values()) \
             or any(i.outstanding > 0 for lo in state.loans.values() for i in lo.items.values())
 
-    def _purchases(self, b: Borrower, day: date, month: int
+    def _purchases(self, b: Borrower, day: date, today: int
                    ) -> list[tuple[float, int, str, str]]:
-        """Today's purchases: (hour, fen, merchant, category)."""
+        """Today's purchases (``today``: days since the start): (hour, fen, merchant,
+        category)."""
         if b.defaulted_on is not None and b.fraud_type != "synthetic_identity":
             return []
         if b.fraud_type is not None and b.fraud_month_start is not None \
@@ -345,7 +348,6 @@ class BlockSimulation:
             fraud = self._fraud_purchases(b, day)
             if fraud is not None:
                 return fraud
-        today = (day - self.start).days
         if b.buy_clock >= today + 1:
             return []  # the usual day: nothing bought
         rate = _buy_rate(b)
@@ -656,24 +658,29 @@ def cob_needed(state: AccountState, day: date) -> bool:
         dpd = _days_past_due(state, day)
         if bucket(dpd) != state.bucket or is_write_off_due(dpd, _write_off_days(state)):
             return True
+    yesterday, month_end = _calendar(day)
     if isinstance(state, CreditLineState):
         if day.day == state.terms.statement_day:
             return True
-        return (day - timedelta(days=1)).day == state.terms.due_day \
-            and state.statement_balance() > 0
+        return yesterday.day == state.terms.due_day and state.statement_balance() > 0
     if isinstance(state, CashLoanState):
         if not state.loans:
             return False
-        if (day + timedelta(days=1)).day == 1:
+        if month_end:
             return True
-        yesterday = day - timedelta(days=1)
         for loan in state.loans.values():
             if loan.due_dates and loan.due_dates[0] <= day:
                 return True
-            if any(i.outstanding > 0 and i.due_date == yesterday
-                   for i in loan.items.values()):
-                return True
+            for item in loan.items.values():
+                if item.due_date == yesterday and item.outstanding > 0:
+                    return True
     return False
+
+
+@lru_cache(maxsize=8)
+def _calendar(day: date) -> tuple[date, bool]:
+    """The day before ``day``, and whether ``day`` is the last of its month."""
+    return day - timedelta(days=1), (day + timedelta(days=1)).day == 1
 
 
 def _line(b: Borrower) -> CreditLineState:
