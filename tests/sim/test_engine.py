@@ -20,7 +20,9 @@ from lendguard.store.base import StoredEvent
 CONFIG = load_config()
 
 
-def _block_log(n: int, months: int, seed: int = 11) -> list[tuple[object, ...]]:
+def _block_log(n: int, months: int, seed: int = 11
+               ) -> tuple[list[tuple[object, ...]], list[dict[str, object]]]:
+    """A block's log and its borrowers' outcomes (the ground truth)."""
     rows: list[tuple[object, ...]] = []
 
     def sink(events: list[StoredEvent]) -> None:
@@ -28,8 +30,8 @@ def _block_log(n: int, months: int, seed: int = 11) -> list[tuple[object, ...]]:
                     for e in events)
 
     frame = population.block(CONFIG, n, seed, 0)
-    BlockSimulation(CONFIG, frame, seed, 0, months, sink).run()
-    return rows
+    result = BlockSimulation(CONFIG, frame, seed, 0, months, sink).run()
+    return rows, result.outcomes
 
 
 def test_same_seed_same_log_and_another_seed_another(tmp_path: Path) -> None:
@@ -47,20 +49,23 @@ def test_same_seed_same_log_and_another_seed_another(tmp_path: Path) -> None:
 def test_close_of_business_is_only_skipped_when_it_has_nothing_to_do(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine runs close of business only where ``cob_needed`` says it can act;
-    running it for every account every day must write exactly the same log. Long enough
-    for delinquent accounts to roll through every bucket to write-off, which is when
-    skipping is subtlest (only the days the bucket moves on)."""
-    scheduled = _block_log(200, 10)
+    running it for every account every day must write exactly the same log and record
+    the same truth (the first day 90+ days past due falls between bucket moves). Long
+    enough for delinquent accounts to roll through every bucket to write-off, which is
+    when skipping is subtlest (only the days the bucket moves on)."""
+    scheduled, truth = _block_log(200, 10)
 
     def always(state: AccountState, day: object) -> bool:
         return state.version > 0
 
     monkeypatch.setattr(engine, "cob_needed", always)
-    every_day = _block_log(200, 10)
+    every_day, every_day_truth = _block_log(200, 10)
     types = {row[2] for row in scheduled}
     assert {"DelinquencyChanged", "AccountWrittenOff", "StatementIssued",
             "InstalmentFellDue"} <= types
+    assert any(o["ninety_dpd_on"] is not None for o in truth)
     assert scheduled == every_day
+    assert truth == every_day_truth
 
 
 def test_the_simulated_log_replays_and_balances(tmp_path: Path) -> None:

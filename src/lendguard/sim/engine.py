@@ -549,12 +549,17 @@ class BlockSimulation:
                 if line.last_statement_date != issued_before:
                     self._plan_statement(b, line, day)
                 self._watch_delinquency(b, line, day, bucket)
+            elif line.bucket != "M0":
+                # Nothing for close of business, but the truth wants the first day 90+.
+                self._watch_delinquency(b, line, day, line.bucket)
             if b.loan:
                 loan = _loan(b)
                 if cob_needed(loan, day):
                     bucket = loan.bucket
                     self.ledger.close_account(b.loan, day)
                     self._watch_delinquency(b, loan, day, bucket)
+                elif loan.bucket != "M0":
+                    self._watch_delinquency(b, loan, day, loan.bucket)
 
     def _measure(self, line: CreditLineState, day: date) -> None:
         """Portfolio figures for calibration: utilisation on statement days (before the

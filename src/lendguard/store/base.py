@@ -19,9 +19,12 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+# The records a command passes to a store are named tuples, like ``StoredEvent``: every
+# command builds several, and a tuple is built in one C call where a frozen dataclass
+# sets each field in turn.
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+
+class NewEvent(NamedTuple):
     """An event ready to be appended.
 
     Attributes:
@@ -41,8 +44,7 @@ class NewEvent:
     caused_by: str
 
 
-@dataclass(frozen=True, slots=True)
-class StreamWrite:
+class StreamWrite(NamedTuple):
     """The events one command appends to one stream.
 
     Attributes:
@@ -60,8 +62,7 @@ class StreamWrite:
     customer_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyKey:
+class IdempotencyKey(NamedTuple):
     """A command's idempotency key and a fingerprint (hash) of its payload."""
 
     key: str
@@ -128,8 +129,7 @@ def _writes_of(rows: Sequence[LoadRow]) -> list[StreamWrite]:
 EventRow = tuple[int, str, int, str, int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
+class AppendResult(NamedTuple):
     """What an append did.
 
     Attributes:
@@ -143,8 +143,7 @@ class AppendResult:
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
+class CommandRecord(NamedTuple):
     """A recorded idempotency key: its fingerprint and the positions it appended."""
 
     key: str
