@@ -11,6 +11,7 @@ comes 0..3 days after a drawdown at least half its size.
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -243,3 +244,10 @@ def test_every_feature_is_declared_once_with_both_descriptions() -> None:
     names = [f.name for f in BEHAVIOUR_FEATURES]
     assert len(names) == len(set(names)) >= 30
     assert all(f.description and f.description_zh for f in BEHAVIOUR_FEATURES)
+
+
+def test_the_docs_list_every_feature_as_declared() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "behaviour.md").read_text()
+    missing = [f.name for f in BEHAVIOUR_FEATURES
+               if f"| `{f.name}` | {f.description} | {f.description_zh} |" not in text]
+    assert missing == []
