@@ -12,10 +12,11 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -23,11 +24,19 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from lendguard.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock
-from lendguard.errors import InvalidCommand, LendguardError, NotYetSupported
+from lendguard.errors import InvalidCommand, LendguardError
 from lendguard.money import Money
 from lendguard.notify import FileOutbox
 from lendguard.service import Ledger
 from lendguard.store import open_store
+from lendguard.store.base import EventStore
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from lendguard.risk.artefact import Artefact
+    from lendguard.risk.behaviour import BehaviourSample
+    from lendguard.risk.training import TrainingRun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="lendguard: a consumer-credit platform with risk management built in.")
@@ -382,33 +391,51 @@ def closure_record(db: DbOption, account: Annotated[str, typer.Option()]) -> Non
         raise _fail(exc) from exc
 
 
+LogOption = Annotated[str | None, typer.Option(
+    "--from-db", help="an event store: a SQLite file or a postgresql:// URL")]
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="with --from-db: features from events up to this date, YYYY-MM-DD")]
+
+
 @app.command()
 def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1 = default)")],
           out: Annotated[Path, typer.Option(help="directory the model artefact is written to")],
           data: Annotated[Path | None, typer.Option(help="training data, CSV or Parquet")] = None,
-          from_db: Annotated[Path | None, typer.Option(
-              "--from-db", help="train on the application data of an event store")] = None,
+          from_db: LogOption = None, as_of: AsOfOption = None,
+          window_months: Annotated[int, typer.Option(
+              "--window-months", help="with --from-db: months after --as-of in which a "
+                                      "customer going 90+ days past due counts as bad")] = 12,
+          save_features: Annotated[Path | None, typer.Option(
+              "--save-features", help="with --from-db: also write the feature frame here "
+                                      "(CSV or Parquet)")] = None,
           model: Annotated[str, typer.Option(help="scorecard, lightgbm or both")] = "both",
           cv: Annotated[int, typer.Option(help="also measure AUC by N-fold stratified "
                                           "cross-validation (0: no)")] = 0) -> None:
-    """Train a scorecard and/or a LightGBM challenger and save them as an artefact."""
+    """Train a scorecard and/or a LightGBM challenger and save them as an artefact: on a
+    table (--data), or on behaviour features from an event store at an as-of date
+    (--from-db with --as-of and --target bad)."""
     from lendguard.risk.training import read_table, train_models
 
     try:
         if (data is None) == (from_db is None):
             raise InvalidCommand("give exactly one of --data or --from-db")
-        if from_db is not None:
-            raise NotYetSupported("--from-db: the event store holds no application data yet "
-                                  "(it comes with the simulator's engine, issue #4); export "
-                                  "the applications to CSV or Parquet and use --data")
-        frame = read_table(Path(str(data)))
         with Progress(TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed} steps"), console=err,
+                      TextColumn("{task.completed:,}"), console=err,
                       transient=True) as progress:
             task = progress.add_task("training", total=None)
-            run = train_models(frame, target, out, model, str(data), cv_folds=cv,
-                               progress=lambda what: progress.update(
-                                   task, advance=1, description=what))
+
+            def step(what: str) -> None:
+                progress.update(task, advance=1, description=what)
+
+            if from_db is not None:
+                run = _train_from_log(from_db, _as_of(as_of), window_months, target, out,
+                                      model, cv, save_features, progress, step)
+            else:
+                if as_of is not None or save_features is not None:
+                    raise InvalidCommand("--as-of and --save-features go with --from-db")
+                frame = read_table(Path(str(data)))
+                run = train_models(frame, target, out, model, str(data), cv_folds=cv,
+                                   progress=step)
     except LendguardError as exc:
         raise _fail(exc) from exc
     for name, (mean, spread) in run.cv_auc.items():
@@ -423,27 +450,145 @@ def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1
     console.print(f"model {run.artefact.model_version} ({run.artefact.kind}) written to {out}")
 
 
+def _as_of(text: str | None) -> date:
+    if text is None:
+        raise InvalidCommand("--from-db needs --as-of YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidCommand(f"--as-of must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _open_log(where: str) -> EventStore:
+    """An existing event store: a postgresql:// URL, or a SQLite file (a path or a
+    sqlite:/// URL) that must exist (opening a missing one would create it)."""
+    if where.startswith(("postgresql://", "postgres://")):
+        return open_store(where)
+    path = Path(where.removeprefix("sqlite:///"))
+    if not path.is_file():
+        raise InvalidCommand(f"no event store at {path}")
+    return open_store(f"sqlite:///{path}")
+
+
+def _without_password(where: str) -> str:
+    """A store URL fit for a model card: no user or password."""
+    parts = urlsplit(where)
+    if not parts.scheme.startswith("postgres") or "@" not in parts.netloc:
+        return where
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _reading(progress: Progress, total: int) -> Callable[[int], None]:
+    task = progress.add_task("reading the log", total=total)
+    return lambda n: progress.advance(task, n)
+
+
+def _train_from_log(where: str, as_of: date, window_months: int, target: str, out: Path,
+                    model: str, cv: int, save_features: Path | None, progress: Progress,
+                    step: Callable[[str], None]) -> TrainingRun:
+    from lendguard.asof import train_from_log
+
+    with _open_log(where) as store:
+        source = f"{_without_password(where)} as of {as_of}, {window_months}-month window"
+        sample, run = train_from_log(
+            store, as_of, window_months, target, out, model, source, cv_folds=cv,
+            features_out=save_features, reading=_reading(progress, store.last_position()),
+            training=step)
+    console.print(_sample_line(sample))
+    if save_features is not None:
+        console.print(f"features of {sample.frame.height:,} customers written to "
+                      f"{save_features}")
+    return run
+
+
+def _sample_line(sample: BehaviourSample) -> str:
+    excluded = sample.excluded_counts()
+    reasons = ", ".join(f"{n:,} {_EXCLUSIONS[reason]}" for reason, n in sorted(excluded.items()))
+    line = (f"behaviour sample as of {sample.as_of.day}: {sample.frame.height:,} customers"
+            + (f" ({sum(excluded.values()):,} excluded: {reasons})" if excluded else ""))
+    if sample.as_of.window_end is not None:
+        rows = sample.included.height
+        line += (f"; {sample.as_of.window_months}-month window to {sample.as_of.window_end}: "
+                 f"{sample.bads:,} of {rows:,} went 90+ days past due "
+                 f"({sample.bads / max(rows, 1):.1%})")
+    return line
+
+
+_EXCLUSIONS = {"already_bad": "already 90+ days past due or written off",
+               "closed": "with every account closed"}
+
+
+@app.command()
+def features(
+    db: Annotated[str, typer.Option("--db", help="an event store: a SQLite file or a "
+                                    "postgresql:// URL")],
+    as_of: Annotated[str, typer.Option("--as-of", help="features from events up to this "
+                                       "date, YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option(help="the feature frame, CSV or Parquet")],
+    window_months: Annotated[int, typer.Option(
+        "--window-months", help="also the target: 90+ days past due within this many "
+                                "months after --as-of (0: no target)")] = 0,
+) -> None:
+    """Write every customer's behaviour features at an as-of date (one row each)."""
+    from lendguard.asof import features_from_log
+    from lendguard.risk.behaviour import FEATURE_NAMES
+
+    try:
+        day = _as_of(as_of)
+        with _open_log(db) as store, Progress(
+                TextColumn("reading the log"), BarColumn(),
+                TextColumn("{task.completed:,} events"), console=err,
+                transient=True) as progress:
+            sample = features_from_log(store, day, out, window_months,
+                                       _reading(progress, store.last_position()))
+    except LendguardError as exc:
+        raise _fail(exc) from exc
+    console.print(_sample_line(sample))
+    console.print(f"{len(FEATURE_NAMES)} features of "
+                  f"{sample.frame.height:,} customers written to {out}")
+
+
 @app.command()
 def score(model: Annotated[Path, typer.Option(help="a model artefact directory")],
-          data: Annotated[Path, typer.Option(help="rows to score, CSV or Parquet")],
           out: Annotated[Path, typer.Option(help="scored rows, CSV or Parquet")],
+          data: Annotated[Path | None, typer.Option(help="rows to score, CSV or Parquet")] = None,
+          from_db: LogOption = None, as_of: AsOfOption = None,
           reasons: Annotated[int, typer.Option(help="scorecard reason codes per row")] = 0
           ) -> None:
-    """Score a table with a saved model (refused if its hash or schema does not match)."""
+    """Score a table (--data), or every customer's behaviour at an as-of date (--from-db
+    with --as-of), with a saved model (refused if its hash or schema does not match)."""
     from lendguard.risk.artefact import load_artefact
     from lendguard.risk.training import read_table, score_table, write_table
 
     try:
+        if (data is None) == (from_db is None):
+            raise InvalidCommand("give exactly one of --data or --from-db")
         artefact = load_artefact(model)
-        frame = read_table(data)
-        with Progress(TextColumn("scoring {task.total:,} rows"), console=err,
-                      transient=True) as progress:
-            progress.add_task("score", total=frame.height)
-            scored = score_table(artefact, frame, reasons)
+        if from_db is not None:
+            scored = _score_from_log(artefact, from_db, _as_of(as_of), reasons)
+        else:
+            if as_of is not None:
+                raise InvalidCommand("--as-of goes with --from-db")
+            frame = read_table(Path(str(data)))
+            with Progress(TextColumn("scoring {task.total:,} rows"), console=err,
+                          transient=True) as progress:
+                progress.add_task("score", total=frame.height)
+                scored = score_table(artefact, frame, reasons)
         write_table(scored, out)
     except LendguardError as exc:
         raise _fail(exc) from exc
     console.print(f"{scored.height:,} rows scored by model {artefact.model_version} → {out}")
+
+
+def _score_from_log(artefact: Artefact, where: str, as_of: date, reasons: int
+                    ) -> pl.DataFrame:
+    from lendguard.asof import score_from_log
+
+    with _open_log(where) as store, Progress(
+            TextColumn("reading the log"), BarColumn(),
+            TextColumn("{task.completed:,} events"), console=err, transient=True) as progress:
+        return score_from_log(artefact, store, as_of, reasons,
+                              _reading(progress, store.last_position()))
 
 
 @app.command()

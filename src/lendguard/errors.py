@@ -201,6 +201,23 @@ class ManyDataProblems(InvalidTrainingData):
         super().__init__(problems[0].column, "; ".join(str(p) for p in problems), problems)
 
 
+class TooFewBads(InvalidTrainingData):
+    """A behaviour sample (an as-of date and a window) with too few bads or goods."""
+
+    code = "too_few_bads"
+
+    def __init__(self, column: str, counts: dict[int, int], needed: int, where: str) -> None:
+        super().__init__(column, f"{where}: {counts.get(1, 0)} customer(s) went bad and "
+                         f"{counts.get(0, 0)} did not; a model needs at least {needed} of "
+                         "each (choose another as-of date or a longer window)")
+
+
+class AsOfOutOfRange(LendguardError):
+    """An as-of date (or its performance window) outside the business dates of the log."""
+
+    code = "as_of_out_of_range"
+
+
 class ModelArtefactError(LendguardError):
     """A model artefact that is refused: tampered with, incomplete or of another schema."""
 

@@ -81,11 +81,13 @@ def test_bad_training_data_is_refused_naming_the_column(tmp_path: Path) -> None:
     assert not (tmp_path / "model").exists()
 
 
-def test_from_db_is_not_supported_yet(tmp_path: Path) -> None:
-    code, out = run("train", "--from-db", str(tmp_path / "l.db"), "--target", "bad",
-                    "--out", str(tmp_path / "model"))
+def test_from_db_needs_an_existing_store(tmp_path: Path) -> None:
+    """(Training from the log itself is tested in test_behaviour_cli.)"""
+    code, out = run("train", "--from-db", str(tmp_path / "l.db"), "--as-of", "2026-03-31",
+                    "--target", "bad", "--out", str(tmp_path / "model"))
     assert code == 2
-    assert "not_yet_supported" in out
+    assert "no event store at" in out
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_one_data_source_exactly(tmp_path: Path) -> None:

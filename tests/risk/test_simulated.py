@@ -26,8 +26,6 @@ from sklearn.model_selection import train_test_split
 from lendguard.risk.features import Feature, FeatureSet, Kind
 from lendguard.risk.scorecard import TrainedScorecard, train_scorecard
 from lendguard.risk.validation import discrimination
-from lendguard.sim import load_config
-from lendguard.sim.run import simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("simulated")]
 
@@ -58,9 +56,8 @@ NOT_DRIVERS = {"device", "channel"}
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
-    out: Path = tmp_path_factory.mktemp("simulated")
-    simulate(load_config(), 2_048, 13, 7, out, workers=1)
+def split(simulated_run: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    out = simulated_run
     labels = pl.read_parquet(out / "labels.parquet").select("customer_id", TARGET)
     frame = (pl.read_parquet(out / "applications.parquet")
              .filter(pl.col("approved"))
