@@ -1,5 +1,6 @@
 """The scorecard: points-to-double-odds arithmetic, one record scored like millions, the
-points table, and reason codes in English and Chinese."""
+points table, reason codes in English and Chinese, and the sign rule of training (on
+data of any size)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.linear_model import LogisticRegression
 
 from lendguard.errors import NonNumericValues
 from lendguard.risk.datasets import Dataset
-from lendguard.risk.scorecard import Scaling, TrainedScorecard
+from lendguard.risk.features import Feature, FeatureSet, Kind
+from lendguard.risk.scorecard import (
+    Scaling,
+    ScorecardOptions,
+    TrainedScorecard,
+    train_scorecard,
+)
 
 
 def test_600_points_at_odds_50_to_1_and_20_more_double_them() -> None:
@@ -142,3 +150,53 @@ def test_a_record_in_the_best_bin_of_every_feature_has_no_reasons(
             best[scored.feature.name] = scored.binning.groups[index][0]
     assert card.reasons(best) == []
     assert card.score_one(best) == sum(f.best_points for f in card.features)
+
+
+# ---------------------------------------------------------------------------- training
+
+def suppressed(n: int, seed: int = 0) -> tuple[pl.DataFrame, FeatureSet]:
+    """x2 alone predicts default like x1 (it is x1 plus noise), but given x1 more x2
+    means less default: the textbook collinear suppressor. x3 adds its own information,
+    noise none."""
+    rng = np.random.default_rng(seed)
+    x1, x3, noise = rng.normal(size=(3, n))
+    x2 = x1 + rng.normal(size=n)
+    p = 1 / (1 + np.exp(-(-2.5 + 1.5 * x1 - 0.6 * x2 + 0.5 * x3)))
+    frame = pl.DataFrame({"x1": x1, "x2": x2, "x3": x3, "noise": noise,
+                          "bad": (rng.random(n) < p).astype(np.int64)})
+    return frame, FeatureSet("bad", tuple(Feature(name, Kind.NUMERIC)
+                                          for name in ("x1", "x2", "x3", "noise")))
+
+
+def test_a_feature_whose_points_would_run_against_its_woe_is_dropped() -> None:
+    frame, features = suppressed(20_000)
+    trained = train_scorecard(frame, features, ScorecardOptions(C=1.0, woe_prior=0.0))
+    assert trained.scorecard.names == ["x1", "x3"]
+    assert "positive coefficient" in trained.selection.dropped["x2"]
+    assert all(f.coefficient < 0 for f in trained.scorecard.features)
+
+
+def test_the_sign_rule_can_be_switched_off() -> None:
+    frame, features = suppressed(20_000)
+    options = ScorecardOptions(C=1.0, woe_prior=0.0, points_follow_woe=False)
+    card = train_scorecard(frame, features, options).scorecard
+    coefficients = {f.feature.name: f.coefficient for f in card.features}
+    assert coefficients["x1"] < 0 < coefficients["x2"]
+
+
+@pytest.mark.slow
+def test_on_more_rows_than_the_selection_sample_the_final_fit_uses_every_row() -> None:
+    # 250,000 rows: the filters and the sign check judge on a 200,000-row sample, the
+    # final model must still be the optimum of all the rows, and keep the sign rule
+    frame, features = suppressed(250_000, seed=1)
+    trained = train_scorecard(frame, features)
+    card = trained.scorecard
+    assert (trained.C, trained.woe_prior, trained.tuned) == (1.0, 0.0, False)
+    assert card.names == ["x1", "x3"]
+    y = frame["bad"].to_numpy()
+    woe = np.column_stack([trained.binnings[n].transform(frame[n].to_numpy())
+                           for n in card.names])
+    everything = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-10).fit(woe, y)
+    np.testing.assert_allclose([f.coefficient for f in card.features],
+                               everything.coef_[0], atol=1e-5)
+    assert card.intercept == pytest.approx(everything.intercept_[0], abs=1e-5)

@@ -20,17 +20,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from lendguard.errors import NonNumericValues
 from lendguard.risk.binning import (
     BinningOptions,
+    CodeArray,
     FeatureBinning,
+    Values,
     feature_values,
     fit_binnings,
     with_woe_prior,
+    woe_lookup,
 )
 from lendguard.risk.features import (
     Feature,
@@ -41,7 +43,13 @@ from lendguard.risk.features import (
     require_valid,
     target_array,
 )
-from lendguard.risk.selection import Selection, SelectionOptions, select_features
+from lendguard.risk.logistic import NewtonLogistic
+from lendguard.risk.selection import (
+    Selection,
+    SelectionOptions,
+    select_features,
+    selection_rows,
+)
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 PRIOR_GRID = (0.0, 5.0, 10.0, 20.0)
@@ -136,8 +144,8 @@ class Scorecard:
         require_valid(frame, self.feature_set, with_target=False)
         total = np.zeros(frame.height, dtype=np.int64)
         for scored in self.features:
-            bins = scored.binning.bin_indices(feature_values(frame, scored.feature))
-            total += np.asarray(scored.points, dtype=np.int64)[bins]
+            codes = scored.binning.bin_codes(feature_values(frame, scored.feature))
+            total += np.take(np.asarray(scored.points, dtype=np.int64), codes)
         return total
 
     def score_one(self, record: Mapping[str, object]) -> int:
@@ -229,6 +237,11 @@ class ScorecardOptions:
         never sees the data the model is judged on; with more rows than this they are
         simply ``LARGE_DATA_C`` and 0.
       tuning_repeats: how many differently shuffled 4-fold splits that choice averages.
+      points_follow_woe: every feature's points rise with its WOE (a safer bin is worth
+        more points): a feature whose fitted coefficient says otherwise, a sign of
+        collinearity, is dropped. Off, such features stay (as in optbinning's
+        ``Scorecard``): the fit may gain a little, but their points then run against
+        their own bins' default rates and their reason codes read backwards.
     """
 
     binning: BinningOptions = field(default_factory=BinningOptions)
@@ -238,6 +251,7 @@ class ScorecardOptions:
     woe_prior: float | None = None
     tuning_rows: int = 50_000
     tuning_repeats: int = 1
+    points_follow_woe: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,60 +271,109 @@ class TrainedScorecard:
 def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
                     options: ScorecardOptions | None = None,
                     progress: Callable[[str], None] | None = None) -> TrainedScorecard:
-    """Bin, select, tune, fit and scale. Refuses data a model cannot be trained on."""
+    """Bin, select, tune, fit and scale. Refuses data a model cannot be trained on.
+
+    Each column is read once; after binning, a row is its bins' small integer codes and
+    every WOE matrix is a look-up of them. The filters and the sign check judge on at most
+    ``CORRELATION_ROWS`` rows (a stratified sample, see ``selection_rows``); the final
+    model is fitted on every row, starting from the sample's, and its signs checked again.
+    """
     options = options or ScorecardOptions()
     require_valid(frame, feature_set)
     y = target_array(frame, feature_set.target)
-    binnings = fit_binnings(frame, feature_set, y, options.binning, progress)
     values = {f.name: feature_values(frame, f) for f in feature_set.features}
-    names = feature_set.names
-    woe = np.column_stack([binnings[n].transform(values[n]) for n in names])
-    selection = select_features(woe, y, names, binnings, options.selection)
-    kept, sign_model = _drop_wrong_signs(woe, y, names, selection, options.C)
-    C, prior = options.C, options.woe_prior
-    tuned = False
-    if len(y) > options.tuning_rows:
-        # with this much data, shrinkage and L2 hardly move a coefficient: no tuning
-        C, prior = C or LARGE_DATA_C, prior or 0.0
-    elif C is None or prior is None:
-        C, prior = tune(frame.select(kept), y, feature_set.only(kept), options)
-        tuned = True
-    final = {n: with_woe_prior(binnings[n], prior) for n in names}
-    if prior == 0.0 or not kept:   # the WOE already computed is the final one
-        matrix = woe[:, [names.index(n) for n in kept]]
-    else:
-        matrix = np.column_stack([final[n].transform(values[n]) for n in kept])
-    # the sign check already fitted this very model when nothing was tuned
-    model = (sign_model if sign_model is not None and prior == 0.0
-             and (options.C or LARGE_DATA_C) == C else logistic(C).fit(matrix, y))
-    scorecard = scale(feature_set, final, kept, model.coef_[0], float(model.intercept_[0]),
-                      options.scaling)
+    binnings = fit_binnings(frame, feature_set, y, options.binning, progress, values)
+    sample = selection_rows(y)
+    sample_codes = _codes(binnings, values, feature_set.names, sample)
+    selection, sample_model = _select(sample_codes, y if sample is None else y[sample],
+                                      binnings, feature_set.names, options)
+    C, prior, tuned = _regularisation(frame, y, feature_set.only(selection.kept), options)
+    final = {n: with_woe_prior(binnings[n], prior) for n in feature_set.names}
+    kept = list(selection.kept)
+    codes = sample_codes if sample is None else _codes(binnings, values, kept, None)
+    model = _drop_wrong_signs(_columns_of(woe_lookup(codes, final, kept, len(y)), kept), y,
+                              selection, C, options.points_follow_woe, sample_model)
+    scorecard = scale(feature_set, final, selection.kept, model.coef_[0],
+                      float(model.intercept_[0]), options.scaling)
     return TrainedScorecard(scorecard, final, selection, C, prior, frame.height,
                             float(y.mean()), tuned)
 
 
-def logistic(C: float) -> LogisticRegression:
+def _codes(binnings: Mapping[str, FeatureBinning], values: Mapping[str, Values],
+           names: Sequence[str], rows: IntArray | None) -> dict[str, CodeArray]:
+    """The bin codes of ``names`` on ``rows`` (every row when ``None``)."""
+    def on_rows(column: Values) -> Values:
+        if rows is None:
+            return column
+        return column.gather(rows) if isinstance(column, pl.Series) else column[rows]
+
+    return {name: binnings[name].bin_codes(on_rows(values[name])) for name in names}
+
+
+def _select(codes: Mapping[str, CodeArray], y: IntArray,
+            binnings: Mapping[str, FeatureBinning], names: Sequence[str],
+            options: ScorecardOptions) -> tuple[Selection, NewtonLogistic]:
+    """The filters, then the sign check, on the rows of ``codes``; the model of the
+    features kept (with ``C`` as configured, else ``LARGE_DATA_C``)."""
+    woe = woe_lookup(codes, binnings, names, len(y))
+    selection = select_features(woe, y, names, binnings, options.selection)
+    model = _drop_wrong_signs(_columns_of(woe, names), y, selection,
+                              options.C or LARGE_DATA_C, options.points_follow_woe)
+    return selection, model
+
+
+def _columns_of(matrix: FloatArray, names: Sequence[str]) -> Callable[[Sequence[str]],
+                                                                       FloatArray]:
+    """The columns of ``matrix`` (named ``names``) for a list of names; the matrix itself
+    while all are wanted in its order."""
+    index = {name: i for i, name in enumerate(names)}
+
+    def columns(wanted: Sequence[str]) -> FloatArray:
+        if list(wanted) == list(names):
+            return matrix
+        return np.asfortranarray(matrix[:, [index[n] for n in wanted]])
+
+    return columns
+
+
+def _regularisation(frame: pl.DataFrame, y: IntArray, kept: FeatureSet,
+                    options: ScorecardOptions) -> tuple[float, float, bool]:
+    """(C, WOE prior, whether they were tuned): as configured, else tuned by cross-
+    validation on data up to ``tuning_rows``; on more, shrinkage and L2 hardly move a
+    coefficient, so they are simply ``LARGE_DATA_C`` and 0."""
+    C, prior = options.C, options.woe_prior
+    if C is not None and prior is not None:
+        return C, prior, False
+    if len(y) > options.tuning_rows:
+        return C or LARGE_DATA_C, prior or 0.0, False
+    C, prior = tune(frame.select(kept.names), y, kept, options)
+    return C, prior, True
+
+
+def logistic(C: float) -> NewtonLogistic:
     """L2 logistic regression by Newton steps: a scorecard has many rows and few columns,
-    where a handful of Cholesky solves beat hundreds of gradient steps."""
-    return LogisticRegression(C=C, solver="newton-cholesky", max_iter=100)
+    where a handful of Newton steps beat hundreds of gradient steps (on millions of rows
+    each step's Hessian comes from a sample of them: see ``lendguard.risk.logistic``)."""
+    return NewtonLogistic(C=C)
 
 
-def _drop_wrong_signs(woe: FloatArray, y: IntArray, names: Sequence[str],
-                      selection: Selection, C: float | None
-                      ) -> tuple[list[str], LogisticRegression | None]:
+def _drop_wrong_signs(columns: Callable[[Sequence[str]], FloatArray], y: IntArray,
+                      selection: Selection, C: float, enabled: bool = True,
+                      start: NewtonLogistic | None = None) -> NewtonLogistic:
     """Drop features whose coefficient says "safer bin, more default" (a sign of
-    collinearity), one at a time, refitting after each; the last model fitted too."""
-    model = None
-    while selection.kept:
-        matrix = woe[:, [names.index(n) for n in selection.kept]]
-        model = logistic(C or LARGE_DATA_C).fit(matrix, y)
+    collinearity), one at a time, refitting after each; the model of the features left
+    (just the fit when not ``enabled``). Each fit starts from the last one's coefficients
+    (or from ``start``, a model of the same features on a sample of the rows)."""
+    coef_init = None if start is None else start.coef_[0]
+    intercept_init = None if start is None else float(start.intercept_[0])
+    while True:
+        model = logistic(C).fit(columns(selection.kept), y, coef_init, intercept_init)
         coefs = model.coef_[0]
+        if not enabled or not selection.kept or coefs.max() <= 0:
+            return model
         worst = int(np.argmax(coefs))
-        if coefs[worst] <= 0:
-            break
-        model = None
         selection.drop(selection.kept[worst], "positive coefficient on WOE (collinearity)")
-    return list(selection.kept), model
+        coef_init, intercept_init = np.delete(coefs, worst), float(model.intercept_[0])
 
 
 def tune(frame: pl.DataFrame, y: IntArray, feature_set: FeatureSet,

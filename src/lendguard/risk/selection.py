@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import chi2
-from sklearn.linear_model import LogisticRegression
 
 from lendguard.risk.binning import FeatureBinning
 from lendguard.risk.features import FloatArray, IntArray
+from lendguard.risk.logistic import NewtonLogistic
 
+# Correlations (and stepwise fits) from 200,000 rows are good to about ±0.002: plenty for
+# a filter, so larger data is judged on a sample of that many rows.
 CORRELATION_ROWS = 200_000
 
 
@@ -66,10 +68,8 @@ def select_features(woe: FloatArray, y: IntArray, names: Sequence[str],
     """Run the filters in order (missing, IV, correlation, VIF, then stepwise)."""
     options = options or SelectionOptions()
     selection = Selection(list(names))
-    if len(woe) > CORRELATION_ROWS:
-        # correlations (and stepwise fits) from 200,000 rows are good to about ±0.002:
-        # plenty for a filter
-        rows = np.random.default_rng(0).choice(len(woe), CORRELATION_ROWS, replace=False)
+    rows = selection_rows(y)
+    if rows is not None:
         woe, y = woe[rows], y[rows]
     columns = {name: i for i, name in enumerate(names)}
     missing_rate_filter(selection, binnings, options.max_missing_rate)
@@ -82,6 +82,19 @@ def select_features(woe: FloatArray, y: IntArray, names: Sequence[str],
         for name in _by_iv(selection.kept, binnings)[options.max_features:]:
             selection.drop(name, f"beyond the {options.max_features} features with most IV")
     return selection
+
+
+def selection_rows(y: IntArray, size: int = CORRELATION_ROWS) -> IntArray | None:
+    """The rows the filters judge on: all of them (``None``) up to ``size``, else a sample
+    of ``size`` stratified by the target (each class in its own share, so the sample's
+    default rate is the data's), at random with a fixed seed, in row order."""
+    if len(y) <= size:
+        return None
+    rng = np.random.default_rng(0)
+    chosen = []
+    for members in (np.flatnonzero(y == 0), np.flatnonzero(y != 0)):
+        chosen.append(rng.choice(members, round(size * len(members) / len(y)), replace=False))
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
 def _by_iv(names: Sequence[str], binnings: Mapping[str, FeatureBinning]) -> list[str]:
@@ -201,7 +214,7 @@ def _bic(matrix: FloatArray, y: IntArray) -> float:
     if matrix.shape[1] == 0:
         p = np.full(len(y), rate)
     else:
-        model = LogisticRegression(C=1e6, max_iter=1000).fit(matrix, y)
+        model = NewtonLogistic(C=1e6).fit(matrix, y)
         p = model.predict_proba(matrix)[:, 1]
     p = np.clip(p, 1e-12, 1 - 1e-12)
     log_likelihood = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
