@@ -10,6 +10,8 @@ import pytest
 
 from lendguard.errors import InvalidConfiguration
 from lendguard.ledger.account import AccountState
+from lendguard.ledger.credit_line import CreditLineState
+from lendguard.ledger.delinquency import days_past_due
 from lendguard.replay import replay
 from lendguard.sim import engine, load_config, population
 from lendguard.sim.engine import BlockSimulation, policy_decision
@@ -55,7 +57,7 @@ def test_close_of_business_is_only_skipped_when_it_has_nothing_to_do(
     when skipping is subtlest (only the days the bucket moves on)."""
     scheduled, truth = _block_log(200, 10)
 
-    def always(state: AccountState, day: object) -> bool:
+    def always(state: AccountState, day: object, agenda: object = None) -> bool:
         return state.version > 0
 
     monkeypatch.setattr(engine, "cob_needed", always)
@@ -66,6 +68,36 @@ def test_close_of_business_is_only_skipped_when_it_has_nothing_to_do(
     assert any(o["ninety_dpd_on"] is not None for o in truth)
     assert scheduled == every_day
     assert truth == every_day_truth
+
+
+def test_an_account_agenda_stands_until_its_state_moves_on() -> None:
+    """The engine keeps each account's ``Agenda`` until the state's version moves on;
+    that is only right if nothing changes the state without an event. After every day
+    of a block, each kept agenda must equal one read afresh, and days past due read off
+    it must equal the ledger's own count."""
+    frame = population.block(CONFIG, 200, 11, 0)
+    simulation = BlockSimulation(CONFIG, frame, 11, 0, 8, lambda events: None)
+    checked = {"kept": 0, "delinquent": 0}
+
+    def sink(events: list[StoredEvent]) -> None:
+        day = simulation.clock.today()
+        for b in simulation.borrowers:
+            for state in (b.line_state, b.loan_state):
+                if state is None:
+                    continue
+                kept = simulation.agendas.get(state.account_id)
+                fresh = engine.agenda_of(state)
+                if kept is not None and kept.version == state.version:
+                    assert kept == fresh, state.account_id
+                    checked["kept"] += 1
+                if isinstance(state, CreditLineState):
+                    dpd = days_past_due(fresh.oldest_unpaid_due, day)
+                    assert dpd == state.days_past_due(day)
+                    checked["delinquent"] += dpd > 0
+
+    simulation.sink = sink
+    simulation.run()
+    assert checked["kept"] > 10_000 and checked["delinquent"] > 100
 
 
 def test_the_simulated_log_replays_and_balances(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -60,7 +60,7 @@ from lendguard.ledger import cash_loan, credit_line
 from lendguard.ledger.account import AccountState, Status
 from lendguard.ledger.cash_loan import CashLoanState
 from lendguard.ledger.credit_line import CreditLineState
-from lendguard.ledger.delinquency import bucket, is_write_off_due
+from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
 from lendguard.money import Money
 from lendguard.notify import CodeSource, MemoryOutbox
 from lendguard.service import Ledger
@@ -191,6 +191,7 @@ class BlockSimulation:
                              codes=CodeSource(seed * 1_000_003 + block))
         self.borrowers = [_borrower(row) for row in borrowers.iter_rows(named=True)]
         self.counts: dict[str, int] = {}
+        self.agendas: dict[str, Agenda] = {}
         self.hazard = -math.log(1 - config.base_default_rate_12m) / 12
 
     # ---- the day loop -------------------------------------------------------------------
@@ -333,9 +334,15 @@ class BlockSimulation:
         business (from the month's budget; a defaulted borrower's debit fails)."""
         if b.defaulted_on is not None:
             return False
-        state = _loan(b)
-        return any(lo.due_dates and lo.due_dates[0] <= day for lo in state.loans.values()) \
-            or any(i.outstanding > 0 for lo in state.loans.values() for i in lo.items.values())
+        agenda = self._agenda(_loan(b))
+        return bool(agenda.unpaid_due_dates) or (agenda.next_due is not None
+                                                 and agenda.next_due <= day)
+
+    def _agenda(self, state: AccountState) -> Agenda:
+        agenda = self.agendas.get(state.account_id)
+        if agenda is None or agenda.version != state.version:
+            agenda = self.agendas[state.account_id] = agenda_of(state)
+        return agenda
 
     def _purchases(self, b: Borrower, day: date, today: int
                    ) -> list[tuple[float, int, str, str]]:
@@ -543,7 +550,7 @@ class BlockSimulation:
             line = _line(b)
             if day.day == line.terms.statement_day or yesterday.day == line.terms.due_day:
                 self._measure(line, day)
-            if cob_needed(line, day):
+            if cob_needed(line, day, self._agenda(line)):
                 issued_before, bucket = line.last_statement_date, line.bucket
                 self.ledger.close_account(b.line, day)
                 if line.last_statement_date != issued_before:
@@ -554,7 +561,7 @@ class BlockSimulation:
                 self._watch_delinquency(b, line, day, line.bucket)
             if b.loan:
                 loan = _loan(b)
-                if cob_needed(loan, day):
+                if cob_needed(loan, day, self._agenda(loan)):
                     bucket = loan.bucket
                     self.ledger.close_account(b.loan, day)
                     self._watch_delinquency(b, loan, day, bucket)
@@ -588,7 +595,8 @@ class BlockSimulation:
             self._count(f"roll:{bucket_before}->{state.bucket}")
         if b.ninety_dpd_on is not None:
             return
-        if state.status == Status.WRITTEN_OFF or _days_past_due(state, day) >= 90:
+        if state.status == Status.WRITTEN_OFF or days_past_due(
+                self._agenda(state).oldest_unpaid_due, day) >= 90:
             b.ninety_dpd_on = day
 
     def _plan_statement(self, b: Borrower, line: CreditLineState, day: date) -> None:
@@ -643,8 +651,46 @@ class BlockSimulation:
         }
 
 
-def cob_needed(state: AccountState, day: date) -> bool:
-    """Whether close of business has anything to do for this account on ``day``.
+class Agenda(NamedTuple):
+    """What the engine reads off an account on most days, worked out once for each
+    version of its state: the state changes only when an event is folded in, which moves
+    the version on, so until then these stand (and the day's questions are comparisons).
+
+    Attributes:
+      version: the state's version these were read at.
+      statement_balance: a credit line's billed balance still owed (0 for a cash loan).
+      oldest_unpaid_due: the earliest due date with something unpaid (of a minimum
+        payment, or of an instalment); days past due count from it once it has passed.
+      next_due: a cash loan's earliest instalment not yet fallen due.
+      unpaid_due_dates: a cash loan's due dates of instalments with something unpaid.
+    """
+
+    version: int
+    statement_balance: int
+    oldest_unpaid_due: date | None
+    next_due: date | None
+    unpaid_due_dates: frozenset[date]
+
+
+def agenda_of(state: AccountState) -> Agenda:
+    """The ``Agenda`` of ``state`` as it is now."""
+    if isinstance(state, CreditLineState):
+        owed = state.statement_balance()
+        unpaid = [s.due_date for s in state.statements.values() if s.minimum_unpaid > 0] \
+            if owed > 0 else []
+        return Agenda(state.version, owed, min(unpaid, default=None), None, frozenset())
+    if isinstance(state, CashLoanState):
+        loans = state.loans.values()
+        dates = frozenset(i.due_date for lo in loans for i in lo.items.values()
+                          if i.outstanding > 0)
+        next_due = min((lo.due_dates[0] for lo in loans if lo.due_dates), default=None)
+        return Agenda(state.version, 0, min(dates, default=None), next_due, dates)
+    raise TypeError(f"no agenda for {type(state).__name__}")
+
+
+def cob_needed(state: AccountState, day: date, agenda: Agenda | None = None) -> bool:
+    """Whether close of business has anything to do for this account on ``day``
+    (``agenda``: the state's, if the caller keeps it).
 
     Close of business is idempotent and cheap when idle, but a simulator runs it for
     millions of account-days; this says when it can act: a credit line on its statement
@@ -659,26 +705,22 @@ def cob_needed(state: AccountState, day: date) -> bool:
         return False
     if state.credit_balance > 0:
         return True
+    if agenda is None or agenda.version != state.version:
+        agenda = agenda_of(state)
     if state.bucket != "M0":
-        dpd = _days_past_due(state, day)
+        dpd = days_past_due(agenda.oldest_unpaid_due, day)
         if bucket(dpd) != state.bucket or is_write_off_due(dpd, _write_off_days(state)):
             return True
     yesterday, month_end = _calendar(day)
     if isinstance(state, CreditLineState):
         if day.day == state.terms.statement_day:
             return True
-        return yesterday.day == state.terms.due_day and state.statement_balance() > 0
+        return yesterday.day == state.terms.due_day and agenda.statement_balance > 0
     if isinstance(state, CashLoanState):
         if not state.loans:
             return False
-        if month_end:
-            return True
-        for loan in state.loans.values():
-            if loan.due_dates and loan.due_dates[0] <= day:
-                return True
-            for item in loan.items.values():
-                if item.due_date == yesterday and item.outstanding > 0:
-                    return True
+        return month_end or (agenda.next_due is not None and agenda.next_due <= day) \
+            or yesterday in agenda.unpaid_due_dates
     return False
 
 
@@ -696,16 +738,6 @@ def _line(b: Borrower) -> CreditLineState:
 def _loan(b: Borrower) -> CashLoanState:
     assert b.loan_state is not None, "only a borrower with a loan limit has loans"
     return b.loan_state
-
-
-def _days_past_due(state: AccountState, day: date) -> int:
-    if isinstance(state, CreditLineState):
-        return state.days_past_due(day)
-    if isinstance(state, CashLoanState):
-        dates = [i.due_date for lo in state.loans.values() for i in lo.items.values()
-                 if i.outstanding > 0 and day > i.due_date]
-        return (day - min(dates)).days if dates else 0
-    return 0
 
 
 def _write_off_days(state: AccountState) -> int:
