@@ -138,6 +138,19 @@ def test_a_store_that_already_holds_events_is_refused(tmp_path: Path) -> None:
         simulate(CONFIG, 20, 1, 1, tmp_path / "two", store_url=url, workers=1)
 
 
+def test_a_second_run_into_the_same_directory_is_refused_and_changes_nothing(
+        tmp_path: Path) -> None:
+    simulate(CONFIG, 20, 1, 1, tmp_path, workers=1)
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url) as store:
+        before = list(store.read_all())
+    with pytest.raises(InvalidConfiguration, match="not empty"):
+        simulate(CONFIG, 20, 1, 2, tmp_path, workers=1)
+    with open_store(url) as store:
+        assert list(store.read_all()) == before
+    assert len(before) > 20
+
+
 def test_the_policy_declines_heavy_multi_lender_borrowing() -> None:
     frame = population.block(CONFIG, 2048, 3, 0)
     sim = BlockSimulation(CONFIG, frame, 3, 0, 1, lambda events: None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lendguard.errors import ConcurrencyConflict
-from lendguard.sim.run import _merge_into, _Writer
+from lendguard.sim.run import _merge_into, _write_fresh_file, _Writer
 from lendguard.store import open_store
 from lendguard.store.base import LoadRow, StoredEvent
 
@@ -60,3 +60,25 @@ def test_a_failed_chunk_is_raised_and_nothing_after_it_is_written(tmp_path: Path
 def test_a_spooled_row_is_a_stored_event_after_its_position_and_the_stream_kind() -> None:
     # The spooler builds rows as ``stored[1:] + (category, customer)``.
     assert (*StoredEvent._fields[1:], "category", "customer_id") == LoadRow._fields
+
+
+def test_a_fresh_log_file_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The simulator's own SQLite file is filled unjournalled under another name: on
+    success it is renamed into place as an ordinary (WAL) store; when a chunk fails the
+    partial file is deleted and no events.db appears."""
+    rows = [_row("a", 1, "2026-01-01T09:00:00+08:00", "k1"),
+            _row("a", 2, "2026-01-01T10:00:00+08:00", "k2")]
+    spool = _spool(tmp_path / "0.spool", [(1, rows)])
+    done = tmp_path / "done" / "events.db"
+    done.parent.mkdir()
+    assert _write_fresh_file(done, [spool], 2, lambda *a: None)[0] == 2
+    assert not done.with_name("events.db.partial").exists()
+    with open_store(f"sqlite:///{done}") as store:
+        assert [(e.stream_id, e.seq) for e in store.read_all()] == [("a", 1), ("a", 2)]
+
+    broken = _spool(tmp_path / "1.spool", [(1, [rows[0], _row("a", 3, rows[1][6], "k2")])])
+    failed = tmp_path / "failed" / "events.db"
+    failed.parent.mkdir()
+    with pytest.raises(ConcurrencyConflict):
+        _write_fresh_file(failed, [broken], 2, lambda *a: None)
+    assert list(failed.parent.iterdir()) == []

@@ -29,6 +29,13 @@ times what writing the rows alone costs. So:
   from idempotency keys) cost one random index insert each, which is most of what a bulk
   append of them costs. Bulk loaders should use time-ordered ids.
 
+A store opened with ``journal=False`` writes without a journal and without syncing
+(``journal_mode=OFF``, ``synchronous=OFF``): a transaction that fails half-way, or a crash,
+can leave such a file corrupt. It is for one thing only: filling a fresh file nobody else
+has open, under a temporary name that is deleted if anything fails and renamed into place
+once the file is complete and synced (``lendguard simulate`` writes its log so). Each
+page is then written once, not to the WAL and again at the checkpoint.
+
 One connection per store, guarded by a lock, so a store may be shared between threads but
 each call runs alone. Nothing domain-specific lives here: payloads are opaque JSON text.
 """
@@ -153,8 +160,10 @@ class SQLiteEventStore(EventStore):
       path: the database file, or ``":memory:"``.
     """
 
-    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = 30.0, journal: bool = True
+                 ) -> None:
         self.path = path
+        self._journal = journal
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         try:
@@ -179,8 +188,12 @@ class SQLiteEventStore(EventStore):
         db = self._db
         with _sqlite_errors("configure the connection"):
             db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")  # 'memory' for ':memory:', which is fine
-            db.execute("PRAGMA synchronous = NORMAL")
+            if self._journal:
+                db.execute("PRAGMA journal_mode = WAL")  # 'memory' for ':memory:': fine
+                db.execute("PRAGMA synchronous = NORMAL")
+            else:  # a fresh file filled once; see the module docstring
+                db.execute("PRAGMA journal_mode = OFF")
+                db.execute("PRAGMA synchronous = OFF")
             db.execute("PRAGMA cache_size = -65536")  # 64 MiB: replays read the whole log
             db.execute("PRAGMA mmap_size = 268435456")
             db.execute("PRAGMA temp_store = MEMORY")
