@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lendguard.errors import ConcurrencyConflict, StoreError
+from lendguard.store.base import LoadRow
 from lendguard.store.sqlite import SQLiteEventStore, _WritePlan
 
 from .test_contract import new_event, positions_of, write
@@ -56,3 +57,49 @@ def test_streams_read_back_along_their_chain(tmp_path: Path) -> None:
         assert [e.seq for e in store.read_stream("acct-0", after_seq=29)] == [30, 31, 32]
         assert [e.seq for e in store.read_stream("acct-2", after_seq=30)] == [31]
         assert store.read_stream("acct-1", after_seq=30) == []
+
+
+def _rows(stream: str, seqs: range, key: str) -> list[LoadRow]:
+    return [LoadRow(stream, n, f"{stream}-{n}", "Noted", 1, "{}", f"2026-01-01T0{n}:00:00",
+                    "sim", key, "credit_line", "c-" + stream) for n in seqs]
+
+
+def test_a_fresh_load_gives_the_same_store_as_load(tmp_path: Path) -> None:
+    chunks = [_rows("a", range(1, 3), "k1") + _rows("b", range(1, 2), "k2"),
+              _rows("b", range(2, 4), "k3") + _rows("a", range(3, 4), "k4")]
+    with SQLiteEventStore(str(tmp_path / "ordinary.db")) as ordinary:
+        for chunk in chunks:
+            ordinary.load(chunk)
+        expected = (list(ordinary.read_all()), ordinary.streams(),
+                    ordinary.read_stream("a"), ordinary.read_stream("b", after_seq=1))
+    fresh = SQLiteEventStore(str(tmp_path / "fresh.db"), journal=False)
+    with fresh, fresh.fresh_load() as loader:
+        assert sum(loader.load(chunk) for chunk in chunks) == 6
+    with SQLiteEventStore(str(tmp_path / "fresh.db")) as reopened:
+        assert (list(reopened.read_all()), reopened.streams(), reopened.read_stream("a"),
+                reopened.read_stream("b", after_seq=1)) == expected
+        reopened.append([write("a", 3, new_event())])  # the streams table is right
+        assert reopened.read_stream("a")[-1].seq == 4
+
+
+def test_a_fresh_load_is_only_for_an_empty_unjournalled_store(tmp_path: Path) -> None:
+    with SQLiteEventStore(str(tmp_path / "wal.db")) as journalled, \
+            pytest.raises(StoreError, match="journal=False"), journalled.fresh_load():
+        pass
+    with SQLiteEventStore(str(tmp_path / "full.db"), journal=False) as full:
+        full.load(_rows("a", range(1, 2), "k"))
+        with pytest.raises(StoreError, match="empty"), full.fresh_load():
+            pass
+
+
+def test_after_a_failed_chunk_a_fresh_load_refuses_to_go_on_or_finish(
+        tmp_path: Path) -> None:
+    fresh = SQLiteEventStore(str(tmp_path / "fresh.db"), journal=False)
+    with fresh, pytest.raises(StoreError, match="failed"), fresh.fresh_load() as loader:
+        loader.load(_rows("a", range(1, 3), "k1"))
+        with pytest.raises(ConcurrencyConflict):
+            loader.load(_rows("a", range(4, 5), "k2"))  # seq 3 is missing
+        with pytest.raises(StoreError, match="earlier chunk"):
+            loader.load(_rows("b", range(1, 2), "k3"))
+    with SQLiteEventStore(str(tmp_path / "fresh.db")) as reopened:
+        assert reopened.streams() == []  # never finished: no streams were written

@@ -251,18 +251,18 @@ def _occurred_at(row: LoadRow) -> str:
 
 
 def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress,
-                threaded: bool = True) -> tuple[int, str]:
+                inline: Callable[[list[LoadRow]], int] | None = None) -> tuple[int, str]:
     """Every shard's events in business-time order (``_merged_days``) loaded into the
     store, whole days of at least ``EVENTS_PER_TRANSACTION`` events a transaction.
     Returns the count and the sha256 of the log as written.
 
-    ``threaded``: the store is written from a second thread, so merging the next days
-    overlaps writing these while the store waits on a server (PostgreSQL). A local SQLite
-    file gains nothing by it: binding each row holds the interpreter, and handing it back
-    and forth cost about 5% more than writing in line."""
+    The store is written from a second thread, so merging the next days overlaps writing
+    these while the store waits on a server (PostgreSQL). ``inline`` loads the chunks in
+    the caller's thread instead: a local SQLite file gains nothing from the thread
+    (binding each row holds the interpreter; handing it back and forth cost about 5%)."""
     digest = hashlib.sha256()
     total = 0
-    with (_Writer if threaded else _InlineWriter)(store) as writer:
+    with (_Writer(store) if inline is None else _InlineWriter(inline)) as writer:
         chunk: list[LoadRow] = []
         for rows in _merged_days(spools):
             digest.update("".join([
@@ -294,8 +294,9 @@ def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Pro
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
-        with SQLiteEventStore(str(partial), journal=False) as store:
-            written = _merge_into(store, spools, expected, report, threaded=False)
+        store = SQLiteEventStore(str(partial), journal=False)
+        with store, store.fresh_load() as loader:
+            written = _merge_into(store, spools, expected, report, inline=loader.load)
         with partial.open("rb") as done:
             os.fsync(done.fileno())
         if path.exists():  # still empty? (it was before the simulation started)
@@ -310,10 +311,10 @@ def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Pro
 
 
 class _InlineWriter:
-    """``store.load`` in the caller's thread, with ``_Writer``'s interface."""
+    """``load`` in the caller's thread, with ``_Writer``'s interface."""
 
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
+    def __init__(self, load: Callable[[list[LoadRow]], int]) -> None:
+        self._load = load
         self.written = 0
 
     def __enter__(self) -> _InlineWriter:
@@ -323,7 +324,7 @@ class _InlineWriter:
         return None
 
     def load(self, chunk: list[LoadRow]) -> None:
-        self.written += self.store.load(chunk)
+        self.written += self._load(chunk)
 
 
 class _Writer:

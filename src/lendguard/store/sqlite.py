@@ -256,6 +256,25 @@ class SQLiteEventStore(EventStore):
         return len(rows)
 
     @contextmanager
+    def fresh_load(self) -> Iterator[FreshLoad]:
+        """Fill this empty, unjournalled store (``journal=False``) with an
+        already-sequenced log, chunk by chunk: ``FreshLoad.load`` takes the same rows as
+        ``load``, checked the same way, but nothing is read back between chunks (the
+        streams are tracked in memory, since nobody else has the file) and the streams
+        table is written once, when the block ends without an error. After an error the
+        file is unfinished and must be discarded, as any ``journal=False`` file."""
+        if self._journal:
+            raise StoreError("fresh_load is for a store opened with journal=False")
+        if self.last_position() != 0:
+            raise StoreError(f"fresh_load needs an empty store; {self.path!r} has events")
+        loader = FreshLoad(self)
+        yield loader
+        if loader.failed is not None:
+            raise StoreError("a chunk of this fresh load failed") from loader.failed
+        with _sqlite_errors("fresh_load"), self._write():
+            self._db.executemany(_INSERT_STREAM, loader.plan.finished_streams())
+
+    @contextmanager
     def _write(self) -> Iterator[None]:
         """One write transaction: the write lock first, all or nothing."""
         with self._lock:
@@ -386,6 +405,33 @@ class SQLiteEventStore(EventStore):
         return f"SQLiteEventStore({self.path!r})"
 
 
+class FreshLoad:
+    """``SQLiteEventStore.fresh_load``'s loader: one plan carried across the chunks.
+    The first failure (a row out of sequence, a database error) ends it: later loads
+    and the end of the block are refused, since the file is unfinished."""
+
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self._store = store
+        self.plan = _WritePlan([], 0, 0)
+        self.failed: BaseException | None = None
+
+    def load(self, rows: Sequence[LoadRow]) -> int:
+        """Append the rows in one transaction; see ``EventStore.load`` for the checks."""
+        if self.failed is not None:
+            raise StoreError("an earlier chunk of this fresh load failed") from self.failed
+        plan = self.plan
+        try:
+            plan.add_rows(rows)
+            with _sqlite_errors("fresh_load"), self._store._write():
+                self._store._db.executemany(_INSERT_EVENT, plan.records)
+        except BaseException as exc:
+            self.failed = exc
+            raise
+        finally:
+            plan.records = []
+        return len(rows)
+
+
 class _WritePlan:
     """Turns commands' stream writes into rows, checking expected versions on the way.
 
@@ -469,6 +515,14 @@ class _WritePlan:
                 stream[3] = position
         finally:
             self.position = position
+
+    def finished_streams(self) -> list[tuple[int, str, int, int, str, str]]:
+        """Rows for the streams this plan creates, at the version it took them to."""
+        return [
+            (self.streams[stream_id][0], stream_id, self.streams[stream_id][2],
+             self.streams[stream_id][3], category, customer)
+            for stream_id, (category, customer) in self.created.items()
+        ]
 
     def created_streams(self) -> list[tuple[int, str, int, int, str, str]]:
         """Rows for the streams this plan creates, at version 0: the moves take them on."""
