@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import chi2_contingency
 
 from lendguard.risk.binning import (
     BinningOptions,
@@ -20,6 +21,7 @@ from lendguard.risk.binning import (
     _merge_to_max,
     _merged,
     fit_feature,
+    trend_p_value,
 )
 from lendguard.risk.datasets import Dataset
 from lendguard.risk.features import Feature, Kind, numeric_array
@@ -145,6 +147,34 @@ def test_woe_and_iv_follow_their_definitions() -> None:
     table = binning.table()
     assert table["bin"].to_list() == ["[-inf, 1)", "[1, inf)", "missing", "total"]
     assert table["iv"][-1] == pytest.approx(iv)
+
+
+def test_the_trend_p_value_is_the_g_test_of_the_regular_bins() -> None:
+    # x=0: 20 of 100 default, x=1: 40 of 100; a missing row is left out of the test
+    x = np.array([0.0] * 100 + [1.0] * 100 + [np.nan])
+    y = np.array([1] * 20 + [0] * 80 + [1] * 40 + [0] * 60 + [1], dtype=np.int64)
+    binning = fit_feature(Feature("x", Kind.NUMERIC), x, y,
+                          BinningOptions(min_prebin_size=0.1))
+    table = [[20, 80], [40, 60]]
+    expected = chi2_contingency(table, correction=False, lambda_="log-likelihood").pvalue
+    assert trend_p_value(binning) == pytest.approx(expected)
+    assert trend_p_value(binning) < 0.01   # 20% against 40% on 100 rows each is no chance
+
+
+def test_a_difference_chance_explains_has_a_large_p_value() -> None:
+    # 30 of 100 against 32 of 100: a "trend", but one rate fits as well
+    x = np.array([0.0] * 100 + [1.0] * 100)
+    y = np.array([1] * 30 + [0] * 70 + [1] * 32 + [0] * 68, dtype=np.int64)
+    binning = fit_feature(Feature("x", Kind.NUMERIC), x, y,
+                          BinningOptions(min_prebin_size=0.1))
+    assert binning.trend == "ascending" and binning.n_regular == 2
+    assert trend_p_value(binning) > 0.5
+
+
+def test_one_regular_bin_has_no_trend_to_test() -> None:
+    x = np.zeros(100)
+    y = np.array([1] * 30 + [0] * 70, dtype=np.int64)
+    assert trend_p_value(fit_feature(Feature("x", Kind.NUMERIC), x, y)) == 1.0
 
 
 def test_categorical_values_group_by_default_rate(german: Dataset) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from lendguard.risk.binning import fit_feature
+from lendguard.risk.binning import BinningOptions, FeatureBinning, fit_feature, trend_p_value
 from lendguard.risk.challenger import Challenger, choose_calibration, monotone_constraints
 from lendguard.risk.datasets import Dataset
 from lendguard.risk.features import Feature, FeatureSet, Kind
@@ -18,13 +18,42 @@ def test_constraints_follow_the_binning_trends(german: Dataset,
     binnings = german_scorecard.binnings
     constraints = monotone_constraints(german.feature_set, binnings)
     for feature, constraint in zip(german.feature_set.features, constraints, strict=True):
-        trend = binnings[feature.name].trend
-        if feature.kind is Kind.CATEGORICAL:
+        binning = binnings[feature.name]
+        if trend_p_value(binning) >= 0.05:
+            assert constraint == 0    # the data cannot tell this "trend" from flat
+        elif feature.kind is Kind.CATEGORICAL:
             assert constraint == -1   # entered as WOE: a higher WOE is a safer bin
         else:
-            assert constraint == {"ascending": 1, "descending": -1}.get(trend, 0)
+            assert constraint == {"ascending": 1, "descending": -1}.get(binning.trend, 0)
+    by_name = dict(zip(german.feature_set.names, constraints, strict=True))
     # duration: longer loans default more, so the challenger may only rise with it
-    assert constraints[german.feature_set.names.index("duration_in_month")] == 1
+    assert by_name["duration_in_month"] == 1
+    assert by_name["age_in_years"] == -1
+    assert by_name["status_of_existing_checking_account"] == -1
+    # years at present residence: 27.7% default under 2 years, 30.3% from 2 on, p = 0.54
+    assert binnings["present_residence_since"].trend == "ascending"
+    assert by_name["present_residence_since"] == 0
+
+
+def noise_and_weak_trend(trend: str) -> tuple[FeatureSet, dict[str, FeatureBinning]]:
+    """One feature whose two values default at 30% and 32% (100 rows each)."""
+    x = np.array([0.0] * 100 + [1.0] * 100)
+    y = np.array([1] * 30 + [0] * 70 + [1] * 32 + [0] * 68, dtype=np.int64)
+    feature = Feature("x", Kind.NUMERIC, trend=trend)
+    binning = fit_feature(feature, x, y, BinningOptions(min_prebin_size=0.1))
+    assert binning.trend == "ascending" and trend_p_value(binning) > 0.5
+    return FeatureSet("y", (feature,)), {"x": binning}
+
+
+def test_an_inferred_trend_chance_explains_is_no_constraint() -> None:
+    assert monotone_constraints(*noise_and_weak_trend("auto")) == [0]
+    # ...unless the level says every inferred trend counts
+    assert monotone_constraints(*noise_and_weak_trend("auto"), level=1.01) == [1]
+
+
+def test_a_declared_trend_always_constrains() -> None:
+    # a trend the modeller declared is a rule, however little this sample shows of it
+    assert monotone_constraints(*noise_and_weak_trend("ascending")) == [1]
 
 
 def test_special_values_leave_a_feature_unconstrained() -> None:

@@ -231,6 +231,22 @@ def _iv_of(events: FloatArray, totals: FloatArray) -> float:
     return float(_woe_iv(events, totals, all_events, all_non)[1].sum())
 
 
+def trend_p_value(binning: FeatureBinning) -> float:
+    """How likely regular bins whose default rates differ this much would be if the rate
+    did not depend on the feature at all: a likelihood-ratio (G) test, chi-squared with
+    one degree of freedom fewer than there are regular bins (missing and special bins are
+    left out; a single regular bin has nothing to test, 1.0).
+
+    The bins were placed where the rates differ most, so the test is somewhat liberal: it
+    tells a trend from noise, not a strong trend from a weak one."""
+    regular = binning.bins[:binning.n_regular]
+    events = np.array([b.events for b in regular], dtype=np.float64)
+    totals = np.array([b.count for b in regular], dtype=np.float64)
+    if len(regular) < 2 or totals.sum() == 0:
+        return 1.0
+    return float(chi2.sf(_g_of(events, totals), len(regular) - 1))
+
+
 def with_woe_prior(binning: FeatureBinning, prior: float) -> FeatureBinning:
     """The same bins with WOE and IV recomputed from their counts under ``prior``."""
     events = np.array([b.events for b in binning.bins], dtype=np.float64)
@@ -409,8 +425,11 @@ def _pava_join(grid: _Grid, left: list[Block], right: list[Block]) -> list[Block
 
 
 def _g_statistic(grid: _Grid, blocks: list[Block]) -> float:
+    return _g_of(*grid.block_counts(blocks))
+
+
+def _g_of(e: FloatArray, n: FloatArray) -> float:
     """G = 2 Σ observed · ln(observed / expected) of defaulters and repayers per bin."""
-    e, n = grid.block_counts(blocks)
     rate = e.sum() / n.sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         parts = (np.where(e > 0, e * np.log(e / (n * rate)), 0.0)

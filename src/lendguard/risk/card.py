@@ -65,7 +65,8 @@ def _challenger_section(challenger: Challenger) -> list[str]:
     return ["## Challenger (LightGBM)", "",
             f"{len(challenger.feature_set.features)} features; categorical ones enter as the "
             "WOE of their bin.",
-            f"Monotone constraints (from the binning trends): {', '.join(constrained) or 'none'}.",
+            "Monotone constraints (from the binning trends: declared ones, and inferred ones "
+            f"whose bins pass a G-test): {', '.join(constrained) or 'none'}.",
             f"Boosting rounds: {challenger.rounds} (early stopping on out-of-fold log-loss).",
             f"Calibration: {challenger.calibration.method}, chosen by held-out log-loss "
             f"({losses}).",

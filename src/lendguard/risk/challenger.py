@@ -5,7 +5,11 @@ The constraints come from the binning trends, so the challenger can never say a 
 loan is safer where the scorecard's bins say the default rate rises with it: ascending
 → +1, descending → -1 on the raw feature; peaks, valleys and features with special values
 (whose codes, like -1, are not magnitudes) are left free. Categorical features enter as
-the WOE of their bin, which is safer as it grows: -1.
+the WOE of their bin, which is safer as it grows: -1. A trend the binning inferred
+(``auto``, and the order of a categorical feature's bins) is a constraint only when the
+bins show that the default rate depends on the feature at all (a G-test at 5%): a "trend"
+the data cannot tell from flat is the sample's noise, and a constraint would make the
+trees follow it. A trend declared on the feature is a rule and always constrains.
 
 Calibration is chosen on held-out data: out-of-fold raw scores of the training rows are
 calibrated by isotonic regression and by Platt scaling, each judged by log-loss on the
@@ -28,7 +32,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
-from lendguard.risk.binning import BinningOptions, FeatureBinning, fit_binnings
+from lendguard.risk.binning import (
+    BinningOptions,
+    FeatureBinning,
+    fit_binnings,
+    trend_p_value,
+)
 from lendguard.risk.features import (
     FeatureSet,
     FloatArray,
@@ -52,6 +61,8 @@ class ChallengerOptions:
       learning_rate, num_leaves, min_child_samples, subsample, colsample, reg_lambda: as
         in LightGBM.
       calibration_folds: folds of the out-of-fold scores the calibration is fitted on.
+      constraint_level: an inferred trend becomes a constraint only when the G-test of
+        the feature's bins (``trend_p_value``) is below this.
       seed: every random choice follows it.
     """
 
@@ -63,6 +74,7 @@ class ChallengerOptions:
     colsample: float = 0.5
     reg_lambda: float = 5.0
     calibration_folds: int = 4
+    constraint_level: float = 0.05
     seed: int = 0
 
     def params(self, monotone: list[int], rows: int) -> dict[str, object]:
@@ -216,11 +228,17 @@ def woe_encodings(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning
     return encodings
 
 
-def monotone_constraints(feature_set: FeatureSet,
-                         binnings: Mapping[str, FeatureBinning]) -> list[int]:
+def monotone_constraints(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning],
+                         level: float = 0.05) -> list[int]:
     """+1/-1 where the default rate rises/falls with the feature; a categorical feature is
-    encoded by WOE (higher is safer), so its risk falls as its code grows."""
-    return [-1 if f.kind is Kind.CATEGORICAL
+    encoded by WOE (higher is safer), so its risk falls as its code grows.
+
+    0 where the trend was inferred (``auto``, or a categorical feature's order) and the
+    bins' rates could as well be one rate (``trend_p_value`` ≥ ``level``): on German credit
+    the years at present residence come out ascending in four training folds of five and
+    descending in the fifth, a direction no reviewer would sign as a rule."""
+    return [0 if f.trend == "auto" and trend_p_value(binnings[f.name]) >= level
+            else -1 if f.kind is Kind.CATEGORICAL
             else 0 if f.special_values
             else TREND_CONSTRAINT.get(binnings[f.name].trend, 0)
             for f in feature_set.features]
@@ -238,7 +256,7 @@ def train_challenger(frame: pl.DataFrame, feature_set: FeatureSet,
         binnings = fit_binnings(frame, feature_set, y, binning_options)
     encodings = woe_encodings(feature_set, binnings)
     matrix = design_matrix(frame, feature_set, encodings)
-    monotone = monotone_constraints(feature_set, binnings)
+    monotone = monotone_constraints(feature_set, binnings, options.constraint_level)
     raw, rounds = _out_of_fold(matrix, y, feature_set, monotone, options)
     calibration, losses = choose_calibration(raw, y, options.seed)
     booster = _fit(matrix, y, feature_set, monotone, options, rounds)
