@@ -18,10 +18,12 @@ from lendguard.risk.datasets import Dataset
 from lendguard.risk.features import Feature, FeatureSet, Kind
 from lendguard.risk.scorecard import (
     Scaling,
+    Scorecard,
     ScorecardOptions,
     TrainedScorecard,
     train_scorecard,
 )
+from lendguard.risk.selection import SelectionOptions
 
 
 def test_600_points_at_odds_50_to_1_and_20_more_double_them() -> None:
@@ -172,7 +174,7 @@ def test_a_feature_whose_points_would_run_against_its_woe_is_dropped() -> None:
     frame, features = suppressed(20_000)
     trained = train_scorecard(frame, features, ScorecardOptions(C=1.0, woe_prior=0.0))
     assert trained.scorecard.names == ["x1", "x3"]
-    assert "positive coefficient" in trained.selection.dropped["x2"]
+    assert "sign rule" in trained.selection.dropped["x2"]
     assert all(f.coefficient < 0 for f in trained.scorecard.features)
 
 
@@ -182,6 +184,46 @@ def test_the_sign_rule_can_be_switched_off() -> None:
     card = train_scorecard(frame, features, options).scorecard
     coefficients = {f.feature.name: f.coefficient for f in card.features}
     assert coefficients["x1"] < 0 < coefficients["x2"]
+    assert against_woe(card) == ["x2"]
+
+
+def against_woe(card: Scorecard) -> list[str]:
+    """Features with a bin worth more points than a bin of higher WOE (a safer bin)."""
+    return [f.feature.name for f in card.features
+            if any(woe_a < woe_b and points_a > points_b
+                   for woe_a, points_a in zip(f.binning.woe, f.points, strict=True)
+                   for woe_b, points_b in zip(f.binning.woe, f.points, strict=True))]
+
+
+def test_every_features_points_follow_its_woe(german: Dataset,
+                                              german_scorecard: TrainedScorecard) -> None:
+    frame, features = suppressed(20_000, seed=3)
+    for card in (train_scorecard(frame, features).scorecard, german_scorecard.scorecard,
+                 train_scorecard(german.frame, german.feature_set,
+                                 ScorecardOptions(C=100.0, woe_prior=0.0)).scorecard):
+        assert against_woe(card) == []
+        assert all(f.coefficient < 0 for f in card.features)
+
+
+@pytest.mark.parametrize("stepwise", [False, True])
+def test_the_sign_rule_is_a_constraint_of_the_fit_not_a_refit(stepwise: bool) -> None:
+    # the model under the rule is the best model with every coefficient at most 0 over
+    # the features the filters keep (x2 held at 0 and dropped): scikit-learn's
+    # unconstrained fit of x1 and x3, whose coefficients are inside the bound
+    frame, features = suppressed(20_000, seed=4)
+    options = ScorecardOptions(C=1.0, woe_prior=0.0,
+                               selection=SelectionOptions(stepwise=stepwise))
+    trained = train_scorecard(frame, features, options)
+    card = trained.scorecard
+    assert card.names == ["x1", "x3"]
+    # stepwise fits under the rule too, so it never adds x2 for the sign rule to drop
+    assert ("stepwise" if stepwise else "sign rule") in trained.selection.dropped["x2"]
+    y = frame["bad"].to_numpy()
+    woe = np.column_stack([trained.binnings[n].transform(frame[n].to_numpy())
+                           for n in card.names])
+    theirs = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-10).fit(woe, y)
+    np.testing.assert_allclose([f.coefficient for f in card.features], theirs.coef_[0],
+                               atol=1e-6)
 
 
 @pytest.mark.slow

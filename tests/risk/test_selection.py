@@ -77,3 +77,25 @@ def test_forward_stepwise_adds_what_lowers_the_bic() -> None:
     forward_stepwise(selection, woe, y, index, max_features=5)
     assert set(selection.kept) == {"strong", "medium"}
     assert "BIC" in selection.dropped["noise"]
+
+
+def test_under_the_sign_rule_stepwise_never_adds_a_feature_that_helps_only_backwards(
+        ) -> None:
+    # suppressor alone predicts default like strong (it is strong plus noise), but given
+    # strong, more of it means less default: it lowers the BIC only with a coefficient
+    # that would make its safer bins worth fewer points
+    rng = np.random.default_rng(5)
+    strong, medium = rng.normal(size=(2, 20_000))
+    suppressor = strong + rng.normal(size=20_000)
+    p = 1 / (1 + np.exp(-(-2.5 + 1.5 * strong - 0.6 * suppressor + 0.5 * medium)))
+    y = (rng.random(20_000) < p).astype(np.int64)
+    columns = {"strong": strong, "suppressor": suppressor, "medium": medium}
+    woe, _ = fitted(columns, y)
+    index = {name: i for i, name in enumerate(columns)}
+    chosen = {}
+    for sign_rule in (False, True):
+        selection = Selection(list(columns))
+        forward_stepwise(selection, woe, y, index, 5, sign_rule=sign_rule)
+        chosen[sign_rule] = set(selection.kept)
+    assert chosen[False] == {"strong", "suppressor", "medium"}
+    assert chosen[True] == {"strong", "medium"}

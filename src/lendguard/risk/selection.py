@@ -3,6 +3,13 @@ forward stepwise selection (by BIC).
 
 Every filter works on binned features (WOE columns) and says why it dropped what it
 dropped, so the model card can list the reasons. Nothing here fits the final model.
+
+The missing-rate, IV, correlation and VIF filters look at each feature's bins or at the
+WOE columns' linear relations, never at a coefficient, so the scorecard's sign rule (no
+coefficient on WOE above 0) does not concern them. Stepwise selection fits models: under
+the sign rule it fits them with that constraint, so it judges each candidate by what it
+can add to a model the scorecard may use, and a feature that only helps with its points
+running backwards adds nothing and is never chosen.
 """
 
 from __future__ import annotations
@@ -64,8 +71,10 @@ class Selection:
 
 def select_features(woe: FloatArray, y: IntArray, names: Sequence[str],
                     binnings: Mapping[str, FeatureBinning],
-                    options: SelectionOptions | None = None) -> Selection:
-    """Run the filters in order (missing, IV, correlation, VIF, then stepwise)."""
+                    options: SelectionOptions | None = None,
+                    sign_rule: bool = True) -> Selection:
+    """Run the filters in order (missing, IV, correlation, VIF, then stepwise, whose
+    models keep every coefficient on WOE at most 0 under ``sign_rule``)."""
     options = options or SelectionOptions()
     selection = Selection(list(names))
     rows = selection_rows(y)
@@ -77,7 +86,7 @@ def select_features(woe: FloatArray, y: IntArray, names: Sequence[str],
     correlation_filter(selection, woe, columns, binnings, options.max_correlation)
     vif_filter(selection, woe, columns, options.max_vif)
     if options.stepwise:
-        forward_stepwise(selection, woe, y, columns, options.max_features)
+        forward_stepwise(selection, woe, y, columns, options.max_features, sign_rule)
     else:
         for name in _by_iv(selection.kept, binnings)[options.max_features:]:
             selection.drop(name, f"beyond the {options.max_features} features with most IV")
@@ -187,16 +196,20 @@ def variance_inflation(matrix: FloatArray) -> FloatArray:
 
 
 def forward_stepwise(selection: Selection, woe: FloatArray, y: IntArray,
-                     columns: Mapping[str, int], max_features: int) -> None:
+                     columns: Mapping[str, int], max_features: int,
+                     sign_rule: bool = True) -> None:
     """Add, one at a time, the feature that lowers the BIC most; stop when none does.
 
     BIC rather than AIC: the WOE was learnt from these same rows, so every feature looks
-    a little better than it is, and AIC's small penalty lets noise in."""
+    a little better than it is, and AIC's small penalty lets noise in. Under
+    ``sign_rule`` each model is fitted with every coefficient at most 0: a candidate the
+    bound holds at 0 leaves the likelihood as it was and only adds to the penalty."""
     chosen: list[str] = []
     best_bic = _bic(np.empty((len(y), 0)), y)
     while len(chosen) < max_features:
         candidates = [n for n in selection.kept if n not in chosen]
-        scored = [(_bic(woe[:, [columns[n] for n in [*chosen, c]]], y), c) for c in candidates]
+        scored = [(_bic(woe[:, [columns[n] for n in [*chosen, c]]], y, sign_rule), c)
+                  for c in candidates]
         if not scored:
             break
         bic, name = min(scored)
@@ -209,12 +222,13 @@ def forward_stepwise(selection: Selection, woe: FloatArray, y: IntArray,
             selection.drop(name, "not chosen by forward stepwise selection (BIC)")
 
 
-def _bic(matrix: FloatArray, y: IntArray) -> float:
+def _bic(matrix: FloatArray, y: IntArray, sign_rule: bool = False) -> float:
     rate = float(np.clip(y.mean(), 1e-12, 1 - 1e-12))
     if matrix.shape[1] == 0:
         p = np.full(len(y), rate)
     else:
-        model = NewtonLogistic(C=1e6).fit(matrix, y)
+        bound = 0.0 if sign_rule else math.inf
+        model = NewtonLogistic(C=1e6, upper_bound=bound).fit(matrix, y)
         p = model.predict_proba(matrix)[:, 1]
     p = np.clip(p, 1e-12, 1 - 1e-12)
     log_likelihood = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
