@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 from pathlib import Path
 
 import pytest
 
 from lendguard.errors import ConcurrencyConflict
-from lendguard.sim.run import _merge_into, _write_fresh_file, _Writer
+from lendguard.sim.run import _collecting_less, _merge_into, _write_fresh_file, _Writer
 from lendguard.store import open_store
 from lendguard.store.base import LoadRow, StoredEvent
 
@@ -82,3 +83,15 @@ def test_a_fresh_log_file_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     with pytest.raises(ConcurrencyConflict):
         _write_fresh_file(failed, [broken], 2, lambda *a: None)
     assert list(failed.parent.iterdir()) == []
+
+
+def test_the_collector_is_slowed_or_stopped_only_for_the_block() -> None:
+    before = gc.get_threshold()
+    assert gc.isenabled()
+    with _collecting_less(None):
+        assert not gc.isenabled()
+    with _collecting_less(12_345):
+        assert gc.isenabled() and gc.get_threshold()[0] == 12_345
+    with pytest.raises(RuntimeError), _collecting_less(None):
+        raise RuntimeError("the settings come back after a failure too")
+    assert gc.isenabled() and gc.get_threshold() == before

@@ -18,6 +18,7 @@ It writes to ``out``:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from multiprocessing import get_context
@@ -49,6 +51,7 @@ ENGINE_VERSION = 1
 # small enough to balance the work across processes, large enough to amortise startup.
 SHARD_SIZE = 512
 EVENTS_PER_TRANSACTION = 50_000
+SIMULATION_GC_THRESHOLD = 50_000  # see _collecting_less
 
 
 
@@ -176,11 +179,35 @@ def _simulate_block(config: SimulationConfig, borrowers: int, months: int, seed:
     first = index * SHARD_SIZE
     block = population.block(config, borrowers, seed, first // population.BLOCK_SIZE)
     frame = block.slice(first % population.BLOCK_SIZE, SHARD_SIZE)
-    with spool.open("wb") as sink:
+    with spool.open("wb") as sink, _collecting_less(SIMULATION_GC_THRESHOLD):
         simulation = BlockSimulation(config, frame, seed, index, months,
                                      lambda events: None)
         simulation.sink = _spooler(simulation, sink)
         return simulation.run()
+
+
+@contextmanager
+def _collecting_less(first_generation: int | None) -> Iterator[None]:
+    """Python's cycle collector at a slower pace (``first_generation`` allocations between
+    young collections instead of 700), or not at all (``None``), for the block; the
+    previous settings are restored after it.
+
+    Simulating and merging allocate millions of short-lived objects while a large heap
+    stays alive, and every so often a collection walks all of it: about 10% of a shard's
+    CPU and 20% of the merge's was the collector's. The simulation keeps collecting, only
+    less often (reference cycles do arise there, in closures); the merge's rows, tuples
+    and strings form none, so it does not collect at all."""
+    enabled, thresholds = gc.isenabled(), gc.get_threshold()
+    if first_generation is None:
+        gc.disable()
+    else:
+        gc.set_threshold(first_generation, thresholds[1], thresholds[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
 
 
 def _spooler(simulation: BlockSimulation, sink: IO[bytes]
@@ -262,7 +289,8 @@ def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Pr
     (binding each row holds the interpreter; handing it back and forth cost about 5%)."""
     digest = hashlib.sha256()
     total = 0
-    with (_Writer(store) if inline is None else _InlineWriter(inline)) as writer:
+    with (_Writer(store) if inline is None else _InlineWriter(inline)) as writer, \
+            _collecting_less(None):
         chunk: list[LoadRow] = []
         for rows in _merged_days(spools):
             digest.update("".join([
