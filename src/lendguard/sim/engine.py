@@ -569,19 +569,17 @@ class BlockSimulation:
                     self._watch_delinquency(b, loan, day, loan.bucket)
 
     def _measure(self, line: CreditLineState, day: date) -> None:
-        """Portfolio figures for calibration: utilisation on statement days (before the
-        statement), and whether anything billed is left unpaid after the due day."""
-        statement_day = day.day == line.terms.statement_day
-        if not statement_day and (day - timedelta(days=1)).day != line.terms.due_day:
-            return
+        """Portfolio figures for calibration, taken on the line's statement day and the
+        day after its due day (the caller calls it on those days only): utilisation on
+        statement days (before the statement), and whether anything billed is left
+        unpaid after the due day."""
         if line.status != Status.ACTIVE or line.limit <= 0:
             return
-        if statement_day:
+        if day.day == line.terms.statement_day:
             self._add("utilisation_bp_sum", line.occupied() * 10_000 // line.limit)
             self._add("utilisation_samples", 1)
-        elif (day - timedelta(days=1)).day == line.terms.due_day and any(
-                s.due_date == day - timedelta(days=1) and s.total_billed > 0
-                for s in line.statements.values()):
+        elif any(s.due_date == day - timedelta(days=1) and s.total_billed > 0
+                 for s in line.statements.values()):
             self._add("statements_due", 1)
             if line.statement_balance() > 0:
                 self._add("statements_revolved", 1)

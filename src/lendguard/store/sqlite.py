@@ -272,7 +272,7 @@ class SQLiteEventStore(EventStore):
         if loader.failed is not None:
             raise StoreError("a chunk of this fresh load failed") from loader.failed
         with _sqlite_errors("fresh_load"), self._write():
-            self._db.executemany(_INSERT_STREAM, loader.plan.finished_streams())
+            self._db.executemany(_INSERT_STREAM, loader.plan.created_streams(moved=True))
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -516,20 +516,16 @@ class _WritePlan:
         finally:
             self.position = position
 
-    def finished_streams(self) -> list[tuple[int, str, int, int, str, str]]:
-        """Rows for the streams this plan creates, at the version it took them to."""
-        return [
-            (self.streams[stream_id][0], stream_id, self.streams[stream_id][2],
-             self.streams[stream_id][3], category, customer)
-            for stream_id, (category, customer) in self.created.items()
-        ]
-
-    def created_streams(self) -> list[tuple[int, str, int, int, str, str]]:
-        """Rows for the streams this plan creates, at version 0: the moves take them on."""
-        return [
-            (self.streams[stream_id][0], stream_id, 0, 0, category, customer)
-            for stream_id, (category, customer) in self.created.items()
-        ]
+    def created_streams(self, *, moved: bool = False
+                        ) -> list[tuple[int, str, int, int, str, str]]:
+        """Rows for the streams this plan creates: at version 0, for the moves to take
+        them on, or ``moved``, at the version and last position the plan took them to."""
+        rows = []
+        for stream_id, (category, customer) in self.created.items():
+            stream_no, _, version, last = self.streams[stream_id]
+            rows.append((stream_no, stream_id, version if moved else 0,
+                         last if moved else 0, category, customer))
+        return rows
 
     def stream_moves(self) -> list[tuple[int, int, int, int]]:
         """(version, last position, stream_no, version read) of every stream that moved."""
