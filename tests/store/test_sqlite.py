@@ -10,7 +10,7 @@ import pytest
 
 from lendguard.errors import ConcurrencyConflict, StoreError
 from lendguard.store.base import LoadRow
-from lendguard.store.sqlite import SQLiteEventStore, _WritePlan
+from lendguard.store.sqlite import LogSequencer, SQLiteEventStore, _WritePlan
 
 from .test_contract import new_event, positions_of, write
 
@@ -103,3 +103,30 @@ def test_after_a_failed_chunk_a_fresh_load_refuses_to_go_on_or_finish(
             loader.load(_rows("b", range(1, 2), "k3"))
     with SQLiteEventStore(str(tmp_path / "fresh.db")) as reopened:
         assert reopened.streams() == []  # never finished: no streams were written
+
+
+def test_rows_numbered_elsewhere_must_continue_the_fresh_file(tmp_path: Path) -> None:
+    """``LogSequencer`` numbers a log without a database (the simulator runs it in another
+    process); ``FreshLoad.write`` takes its rows only where they continue the file, and
+    the streams written at the end are the sequencer's."""
+    remote = LogSequencer()
+    first = remote.records(_rows("a", range(1, 3), "k1"))
+    second = remote.records([tuple(r) for r in _rows("b", range(1, 2), "k2")])  # plain
+    assert [r[0] for r in first + second] == [1, 2, 3]
+    assert [r[-1] for r in first + second] == [0, 1, 0]  # each event's previous
+    fresh = SQLiteEventStore(str(tmp_path / "fresh.db"), journal=False)
+    with fresh, fresh.fresh_load() as loader:
+        with pytest.raises(StoreError, match="do not continue"):
+            loader.write(second)  # position 3 before 1 and 2
+        loader.failed = None  # (only to go on testing: a real caller would stop here)
+        assert loader.write(first) + loader.write(second) == 3
+        loader.sequencer = remote
+    with SQLiteEventStore(str(tmp_path / "fresh.db")) as reopened:
+        assert [(s.stream_id, s.version) for s in reopened.streams()] == [("a", 2), ("b", 1)]
+        assert reopened.read_stream("a")[-1].seq == 2
+
+    short = SQLiteEventStore(str(tmp_path / "short.db"), journal=False)
+    with short, pytest.raises(StoreError, match="numbered 3 events but 2"), \
+            short.fresh_load() as loader:
+        loader.write(first)
+        loader.sequencer = remote  # it numbered one more than was written

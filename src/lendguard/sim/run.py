@@ -3,8 +3,10 @@
 ``simulate`` draws the population block by block, simulates each block over the horizon
 (``engine.BlockSimulation``) in a pool of worker processes, each writing its events to a
 spool file in business-time order, then merges the spools by business time into the
-event store in large transactions. Memory stays flat as the population grows: a worker
-holds one block, the merge one day of each block.
+event store in large transactions: for the default SQLite file, one process merges,
+hashes and numbers the events while another writes them (``_write_fresh_file``). Memory
+stays flat as the population grows in the workers (each holds one block); the merge holds
+one business day of every block.
 
 It writes to ``out``:
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -29,12 +32,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import pairwise
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import polars as pl
 
@@ -43,8 +48,8 @@ from lendguard.sim import population
 from lendguard.sim.config import SimulationConfig
 from lendguard.sim.engine import BlockResult, BlockSimulation
 from lendguard.store import open_store
-from lendguard.store.base import EventStore, LoadRow, StoredEvent
-from lendguard.store.sqlite import SQLiteEventStore
+from lendguard.store.base import EventStore, LoadRow, LogRow, StoredEvent
+from lendguard.store.sqlite import EventRecord, LogSequencer, SQLiteEventStore
 
 ENGINE_VERSION = 1
 # Borrowers simulated together in one process (a divisor of the population's block):
@@ -218,20 +223,20 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
     """Each day's events as one pickled ``(day ordinal, rows)`` record, so the merge can
     take the shards a day at a time."""
     kinds: dict[str, tuple[str, str]] = {}
-    make_row = LoadRow._make
 
     def spool(events: list[StoredEvent]) -> None:
         if not events:
             return
-        rows = []
+        rows: list[LogRow] = []
         for e in events:
             kind = kinds.get(e.stream_id)
             if kind is None:
                 info = simulation.store.stream_info(e.stream_id)
                 assert info is not None
                 kind = kinds[e.stream_id] = (info.category, info.customer_id)
-            # A stored event's fields after its position, then the stream's kind.
-            rows.append(make_row(e[1:] + kind))
+            # A stored event's fields after its position, then the stream's kind: a
+            # LogRow, a plain tuple (unpickled in half the time of a LoadRow).
+            rows.append(e[1:] + kind)
         day = simulation.clock.today().toordinal()
         pickle.dump((day, rows), sink, protocol=pickle.HIGHEST_PROTOCOL)
         simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
@@ -242,17 +247,17 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
 # ---- merging into the store -----------------------------------------------------------
 
 
-def _read_days(path: Path) -> Iterator[tuple[int, list[LoadRow]]]:
+def _read_days(path: Path) -> Iterator[tuple[int, list[LogRow]]]:
     with path.open("rb") as source:
         while True:
             try:
-                record: tuple[int, list[LoadRow]] = pickle.load(source)
+                record: tuple[int, list[LogRow]] = pickle.load(source)
             except EOFError:
                 return
             yield record
 
 
-def _merged_days(spools: list[Path]) -> Iterator[list[LoadRow]]:
+def _merged_days(spools: list[Path]) -> Iterator[list[LogRow]]:
     """Every shard's events, a business day at a time, in business-time order; ties in
     shard order, then the shard's own order (so each command's events stay together).
 
@@ -267,64 +272,81 @@ def _merged_days(spools: list[Path]) -> Iterator[list[LoadRow]]:
         if not waiting:
             return
         day = min(waiting)
-        rows: list[LoadRow] = []
+        rows: list[LogRow] = []
         for i, head in enumerate(heads):
             if head is not None and head[0] == day:
                 rows += head[1]
                 heads[i] = next(readers[i], None)
-        rows.sort(key=_occurred_at)
+        rows.sort(key=_OCCURRED_AT)
         yield rows
 
 
-def _occurred_at(row: LoadRow) -> str:
-    return row.occurred_at
+_OCCURRED_AT = itemgetter(6)  # a LogRow's occurred_at
 
 
-def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress,
-                inline: Callable[[list[LoadRow]], int] | None = None) -> tuple[int, str]:
-    """Every shard's events in business-time order (``_merged_days``) loaded into the
-    store, whole days of at least ``EVENTS_PER_TRANSACTION`` events a transaction.
-    Returns the count and the sha256 of the log as written.
+def _digest(digest: Any, rows: list[LogRow]) -> None:
+    """Adds the rows to the log's sha256: every field of every event up to its command
+    key, fields split by \x1f and events by \x1e."""
+    digest.update("".join([
+        f"{r[0]}\x1f{r[1]}\x1f{r[2]}\x1f{r[3]}\x1f{r[4]}\x1f{r[5]}\x1f{r[6]}\x1f"
+        f"{r[7]}\x1f{r[8]}\x1e" for r in rows]).encode())
+
+
+def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress
+                ) -> tuple[int, str]:
+    """Every shard's events in business-time order (``_merged_days``) loaded into a
+    shared store (PostgreSQL), whole days of at least ``EVENTS_PER_TRANSACTION`` events a
+    transaction. Returns the count and the sha256 of the log as written.
 
     The store is written from a second thread, so merging the next days overlaps writing
-    these while the store waits on a server (PostgreSQL). ``inline`` loads the chunks in
-    the caller's thread instead: a local SQLite file gains nothing from the thread
-    (binding each row holds the interpreter; handing it back and forth cost about 5%)."""
+    these while the store waits on its server."""
     digest = hashlib.sha256()
-    with (_Writer(store) if inline is None else _InlineWriter(inline)) as writer, \
-            _collecting_less(None):
+    make_row = LoadRow._make
+    with _Writer(store) as writer, _collecting_less(None):
         chunk: list[LoadRow] = []
         for rows in _merged_days(spools):
-            digest.update("".join([
-                f"{r[0]}\x1f{r[1]}\x1f{r[2]}\x1f{r[3]}\x1f{r[4]}\x1f{r[5]}\x1f{r[6]}\x1f"
-                f"{r[7]}\x1f{r[8]}\x1e" for r in rows]).encode())
-            chunk += rows
+            _digest(digest, rows)
+            chunk += map(make_row, rows)
             if len(chunk) >= EVENTS_PER_TRANSACTION:
                 writer.load(chunk)
                 report("write", writer.written, expected)
                 chunk = []
         if chunk:
             writer.load(chunk)
-    if writer.written != expected:
-        raise StoreError(f"merged {writer.written} events of the {expected} the shards "
-                         "spooled")
+    _check_count(writer.written, expected)
     report("write", expected, expected)
     return expected, digest.hexdigest()
+
+
+def _check_count(written: int, expected: int) -> None:
+    if written != expected:
+        raise StoreError(f"merged {written} events of the {expected} the shards spooled")
 
 
 def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Progress
                       ) -> tuple[int, str]:
     """The log into a new SQLite file at ``path``, written whole or not at all.
 
-    It is filled unjournalled under a temporary name (every page written once; see
+    Two processes share the work, one core each: a merging process reads the spools,
+    orders, hashes and numbers the events (``_sequence_log``) and hands over events rows
+    ready to insert, while this one inserts them (half the work each, where one process
+    doing both left the second core idle).
+
+    The file is filled unjournalled under a temporary name (every page written once; see
     ``SQLiteEventStore(journal=False)``), synced, then renamed over ``path``; if anything
-    fails the partial file is deleted and ``path`` is left as it was."""
+    fails the partial file is deleted, the merging process stopped, and ``path`` is left
+    as it was."""
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
         store = SQLiteEventStore(str(partial), journal=False)
-        with store, store.fresh_load() as loader:
-            written = _merge_into(store, spools, expected, report, inline=loader.load)
+        with store, store.fresh_load() as loader, _SequencedLog(spools) as log, \
+                _collecting_less(None):
+            for records in log.chunks():
+                loader.write(records)
+                report("write", loader.written, expected)
+            loader.sequencer = log.sequencer
+        _check_count(loader.written, expected)
         with partial.open("rb") as done:
             os.fsync(done.fileno())
         if path.exists():  # still empty? (it was before the simulation started)
@@ -335,24 +357,110 @@ def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Pro
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return written
+    return loader.written, log.digest
 
 
-class _InlineWriter:
-    """``load`` in the caller's thread, with ``_Writer``'s interface."""
+class _Done(NamedTuple):
+    """The merging process's last message: the log's sha256 and the sequencer that
+    numbered it (its streams are the streams table)."""
 
-    def __init__(self, load: Callable[[list[LoadRow]], int]) -> None:
-        self._load = load
-        self.written = 0
+    digest: str
+    sequencer: LogSequencer
 
-    def __enter__(self) -> _InlineWriter:
+
+class _Failed(NamedTuple):
+    """The merging process's last message when it failed."""
+
+    error: BaseException
+
+
+def _sequence_log(spools: list[Path], sink: Connection) -> None:
+    """The merging half of ``_write_fresh_file``, in a process of its own: the shards'
+    events in business-time order, hashed, numbered by a ``LogSequencer`` and sent as
+    events rows, whole days of at least ``EVENTS_PER_TRANSACTION`` a message; then
+    ``_Done``, or ``_Failed`` with the error that stopped it."""
+    try:
+        with _collecting_less(None):
+            digest, sequencer = hashlib.sha256(), LogSequencer()
+            chunk: list[EventRecord] = []
+            for rows in _merged_days(spools):
+                _digest(digest, rows)
+                chunk += sequencer.records(rows)
+                if len(chunk) >= EVENTS_PER_TRANSACTION:
+                    _send(sink, chunk)
+                    chunk = []
+            if chunk:
+                _send(sink, chunk)
+            _send(sink, _Done(digest.hexdigest(), sequencer))
+    except BaseException as exc:
+        with suppress(OSError):  # the writing process has gone: it knows why
+            try:
+                _send(sink, _Failed(exc))
+            except pickle.PicklingError:
+                _send(sink, _Failed(StoreError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        sink.close()
+
+
+def _send(sink: Connection, message: object) -> None:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    # Without the memo: rows of distinct strings pickle about six times faster, and
+    # nothing sent is recursive (shared objects are merely sent twice).
+    pickler.fast = True
+    pickler.dump(message)
+    sink.send_bytes(buffer.getbuffer())
+
+
+class _SequencedLog:
+    """The writing end of ``_sequence_log``: starts the merging process, yields the
+    chunks of events rows it sends, and keeps its ``_Done``; stops it on the way out."""
+
+    def __init__(self, spools: list[Path]) -> None:
+        context = get_context("spawn")  # see _simulate_blocks
+        self._source, sink = context.Pipe(duplex=False)
+        self._process = context.Process(target=_sequence_log, args=(spools, sink),
+                                        name="lendguard-sim-merge", daemon=True)
+        self._process.start()
+        sink.close()  # ours: the merging process holds its own
+        self._done: _Done | None = None
+
+    def __enter__(self) -> _SequencedLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        self._source.close()
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
 
-    def load(self, chunk: list[LoadRow]) -> None:
-        self.written += self._load(chunk)
+    def chunks(self) -> Iterator[list[EventRecord]]:
+        while True:
+            try:
+                message = pickle.loads(self._source.recv_bytes())
+            except (EOFError, OSError) as exc:  # gone between messages, or within one
+                self._process.join(timeout=5)
+                raise StoreError("the merging process ended before the log did "
+                                 f"(exit code {self._process.exitcode})") from exc
+            if isinstance(message, _Failed):
+                raise message.error
+            if isinstance(message, _Done):
+                self._done = message
+                return
+            yield message
+
+    @property
+    def digest(self) -> str:
+        return self._finished().digest
+
+    @property
+    def sequencer(self) -> LogSequencer:
+        return self._finished().sequencer
+
+    def _finished(self) -> _Done:
+        if self._done is None:
+            raise StoreError("the merging process has not finished the log")
+        return self._done
 
 
 class _Writer:

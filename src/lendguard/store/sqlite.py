@@ -34,7 +34,9 @@ A store opened with ``journal=False`` writes without a journal and without synci
 can leave such a file corrupt. It is for one thing only: filling a fresh file nobody else
 has open, under a temporary name that is deleted if anything fails and renamed into place
 once the file is complete and synced (``lendguard simulate`` writes its log so). Each
-page is then written once, not to the WAL and again at the checkpoint.
+page is then written once, not to the WAL and again at the checkpoint, and pages are
+16 KiB rather than 4 KiB (fewer splits and headers per appended row). ``fresh_load`` fills
+one; its numbering (``LogSequencer``) needs no database and can run in another process.
 
 One connection per store, guarded by a lock, so a store may be shared between threads but
 each call runs alone. Nothing domain-specific lives here: payloads are opaque JSON text.
@@ -59,6 +61,7 @@ from lendguard.store.base import (
     EventStore,
     IdempotencyKey,
     LoadRow,
+    LogRow,
     StoredEvent,
     StreamInfo,
     StreamWrite,
@@ -149,7 +152,11 @@ _IN_STREAMS = " AND stream_id IN (SELECT value FROM json_each(?))"
 _THROUGH_POSITION = " AND position <= ?"
 _SELECT_STREAM_INFO = "SELECT stream_id, version, category, customer_id FROM streams"
 
-_EventRecord = tuple[int, str, int, str, str, int, str, str, str, str, int]
+# An events row as inserted: position, stream_id, seq, event_id, type, version, data,
+# occurred_at, caused_by, command_key, previous.
+EventRecord = tuple[int, str, int, str, str, int, str, str, str, str, int]
+# A streams row: stream_no, stream_id, version, last_position, category, customer_id.
+StreamRecord = tuple[int, str, int, int, str, str]
 _make_stored_event = StoredEvent._make
 
 
@@ -194,6 +201,10 @@ class SQLiteEventStore(EventStore):
             else:  # a fresh file filled once; see the module docstring
                 db.execute("PRAGMA journal_mode = OFF")
                 db.execute("PRAGMA synchronous = OFF")
+                # Bigger pages for a file written in one go (before its first table,
+                # else a no-op): fewer page splits and cell headers per row appended,
+                # about 8% off a simulator's write.
+                db.execute("PRAGMA page_size = 16384")
             db.execute("PRAGMA cache_size = -65536")  # 64 MiB: replays read the whole log
             db.execute("PRAGMA mmap_size = 268435456")
             db.execute("PRAGMA temp_store = MEMORY")
@@ -260,9 +271,10 @@ class SQLiteEventStore(EventStore):
         """Fill this empty, unjournalled store (``journal=False``) with an
         already-sequenced log, chunk by chunk: ``FreshLoad.load`` takes the same rows as
         ``load``, checked the same way, but nothing is read back between chunks (the
-        streams are tracked in memory, since nobody else has the file) and the streams
-        table is written once, when the block ends without an error. After an error the
-        file is unfinished and must be discarded, as any ``journal=False`` file."""
+        streams are tracked in memory by a ``LogSequencer``, since nobody else has the
+        file) and the streams table is written once, when the block ends without an
+        error. After an error the file is unfinished and must be discarded, as any
+        ``journal=False`` file."""
         if self._journal:
             raise StoreError("fresh_load is for a store opened with journal=False")
         if self.last_position() != 0:
@@ -271,8 +283,11 @@ class SQLiteEventStore(EventStore):
         yield loader
         if loader.failed is not None:
             raise StoreError("a chunk of this fresh load failed") from loader.failed
+        if loader.sequencer.position != loader.written:
+            raise StoreError(f"the log's sequencer numbered {loader.sequencer.position} "
+                             f"events but {loader.written} were written")
         with _sqlite_errors("fresh_load"), self._write():
-            self._db.executemany(_INSERT_STREAM, loader.plan.created_streams(moved=True))
+            self._db.executemany(_INSERT_STREAM, loader.sequencer.streams())
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -405,31 +420,85 @@ class SQLiteEventStore(EventStore):
         return f"SQLiteEventStore({self.path!r})"
 
 
+class LogSequencer:
+    """Numbers an already-sequenced log for a fresh file: positions from 1 and each
+    event's ``previous``, checking on the way that every row continues its stream (the
+    checks of ``EventStore.load``). It needs no database, so the numbering can run in one
+    process while another writes the file (``lendguard simulate`` does so)."""
+
+    def __init__(self) -> None:
+        self._plan = _WritePlan([], 0, 0)
+
+    @property
+    def position(self) -> int:
+        """The position of the last event numbered."""
+        return self._plan.position
+
+    def records(self, rows: Sequence[LogRow]) -> list[EventRecord]:
+        """The rows as events rows, numbered after the last ones; ``ConcurrencyConflict``
+        for a row out of sequence (the sequencer is then unusable)."""
+        plan = self._plan
+        try:
+            plan.add_rows(rows)
+            return plan.records
+        finally:
+            plan.records = []
+
+    def streams(self) -> list[StreamRecord]:
+        """The streams rows of every stream numbered so far, at its last event."""
+        return self._plan.created_streams(moved=True)
+
+
 class FreshLoad:
-    """``SQLiteEventStore.fresh_load``'s loader: one plan carried across the chunks.
-    The first failure (a row out of sequence, a database error) ends it: later loads
-    and the end of the block are refused, since the file is unfinished."""
+    """``SQLiteEventStore.fresh_load``'s loader. The first failure (a row out of sequence,
+    a database error) ends it: later loads and the end of the block are refused, since
+    the file is unfinished.
+
+    Attributes:
+      sequencer: numbers the rows ``load`` is given. A caller that numbers them elsewhere
+        (another process) and hands over events rows to ``write`` sets this to that
+        sequencer before the block ends: its streams are the ones written then.
+      written: events written so far.
+    """
 
     def __init__(self, store: SQLiteEventStore) -> None:
         self._store = store
-        self.plan = _WritePlan([], 0, 0)
+        self.sequencer = LogSequencer()
+        self.written = 0
         self.failed: BaseException | None = None
 
-    def load(self, rows: Sequence[LoadRow]) -> int:
-        """Append the rows in one transaction; see ``EventStore.load`` for the checks."""
-        if self.failed is not None:
-            raise StoreError("an earlier chunk of this fresh load failed") from self.failed
-        plan = self.plan
+    def load(self, rows: Sequence[LogRow]) -> int:
+        """Append the rows (``LoadRow`` or plain ``LogRow`` tuples) in one transaction;
+        see ``EventStore.load`` for the checks."""
+        self._refuse_after_failure()
         try:
-            plan.add_rows(rows)
-            with _sqlite_errors("fresh_load"), self._store._write():
-                self._store._db.executemany(_INSERT_EVENT, plan.records)
+            records = self.sequencer.records(rows)
         except BaseException as exc:
             self.failed = exc
             raise
-        finally:
-            plan.records = []
-        return len(rows)
+        return self.write(records)
+
+    def write(self, records: Sequence[EventRecord]) -> int:
+        """Append events rows a ``LogSequencer`` numbered, in one transaction. They must
+        continue the file: the first at the position after the last written."""
+        self._refuse_after_failure()
+        try:
+            if records and (records[0][0] != self.written + 1
+                            or records[-1][0] != self.written + len(records)):
+                raise StoreError(
+                    f"events rows at positions {records[0][0]}..{records[-1][0]} do not "
+                    f"continue the {self.written} written")
+            with _sqlite_errors("fresh_load"), self._store._write():
+                self._store._db.executemany(_INSERT_EVENT, records)
+        except BaseException as exc:
+            self.failed = exc
+            raise
+        self.written += len(records)
+        return len(records)
+
+    def _refuse_after_failure(self) -> None:
+        if self.failed is not None:
+            raise StoreError("an earlier chunk of this fresh load failed") from self.failed
 
 
 class _WritePlan:
@@ -448,7 +517,7 @@ class _WritePlan:
         self.streams = {row[0]: [row[1], row[2], row[2], row[3]] for row in known}
         self.position = last_position
         self.last_stream_no = last_stream_no
-        self.records: list[_EventRecord] = []
+        self.records: list[EventRecord] = []
         self.created: dict[str, tuple[str, str]] = {}
 
     def add_command(self, writes: Sequence[StreamWrite], command_key: str) -> tuple[int, ...]:
@@ -486,38 +555,37 @@ class _WritePlan:
         self.position = stream[3] = position
         stream[2] = version
 
-    def add_rows(self, rows: Sequence[LoadRow]) -> None:
+    def add_rows(self, rows: Sequence[LogRow]) -> None:
         """Events of an already-sequenced log (``EventStore.load``), each continuing its
-        stream. (One loop with everything local: a simulator loads tens of millions.)"""
+        stream. (One loop with everything local and the row taken by index, so plain
+        tuples serve as well as ``LoadRow``: a simulator loads tens of millions.)"""
         streams, created, append = self.streams, self.created, self.records.append
         position = self.position
         try:
             for row in rows:
-                stream_id = row.stream_id
+                stream_id, seq = row[0], row[1]
                 stream = streams.get(stream_id)
                 if stream is None:
-                    if row.seq != 1:
+                    if seq != 1:
                         raise ConcurrencyConflict(
                             f"stream {stream_id!r} is at version 0; the log's next event "
-                            f"has seq {row.seq}")
+                            f"has seq {seq}")
                     self.last_stream_no += 1
                     stream = streams[stream_id] = [self.last_stream_no, 0, 0, 0]
-                    created[stream_id] = (row.category, row.customer_id)
-                elif row.seq != stream[2] + 1:
+                    created[stream_id] = (row[9], row[10])  # category, customer
+                elif seq != stream[2] + 1:
                     raise ConcurrencyConflict(
                         f"stream {stream_id!r} is at version {stream[2]}; the log's next "
-                        f"event has seq {row.seq}")
+                        f"event has seq {seq}")
                 position += 1
-                append((position, stream_id, row.seq, row.event_id, row.type, row.version,
-                        row.data, row.occurred_at, row.caused_by, row.command_key,
-                        stream[3]))
-                stream[2] = row.seq
+                # stream_id … command_key as they are, between the position and previous
+                append((position, *row[:9], stream[3]))
+                stream[2] = seq
                 stream[3] = position
         finally:
             self.position = position
 
-    def created_streams(self, *, moved: bool = False
-                        ) -> list[tuple[int, str, int, int, str, str]]:
+    def created_streams(self, *, moved: bool = False) -> list[StreamRecord]:
         """Rows for the streams this plan creates: at version 0, for the moves to take
         them on, or ``moved``, at the version and last position the plan took them to."""
         rows = []
