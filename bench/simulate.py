@@ -4,8 +4,10 @@ Issue #4's goal: 100,000 borrowers × 12 months within 10 minutes and 2 GB of me
 this 2-core machine, with memory flat as the population grows. This runs
 ``lendguard.sim.run.simulate`` (the same code as ``lendguard simulate``) at two sizes,
 the full size and a quarter of it, and reports for each: wall time (simulating and
-writing apart), events, events per second, and peak resident memory of the parent and
-of the largest worker. Flat memory means the two sizes peak alike per process.
+writing apart), events, events per second, and peak resident memory of the parent, of
+the largest worker and of the process that merges the log. Flat memory means the two
+sizes peak alike per process. The host's speed drifts (a virtual machine), so a
+reference loop is timed before and after and saved with the figures.
 
 No package on PyPI simulates borrowers on an event-sourced credit ledger, so there is no
 peer to run beside it: the ratios printed are against the issue's goals (time / 600 s,
@@ -44,7 +46,10 @@ with Progress(TextColumn("{task.description}"), BarColumn(),
               TextColumn("{task.completed:,}/{task.total:,}"), TimeElapsedColumn(),
               transient=True) as progress:
     tasks = {}
+    workers_peak = [0]
     def report(phase, done, total):
+        if phase == "write" and not workers_peak[0]:  # the pool's workers have all ended
+            workers_peak[0] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         if phase not in tasks:
             label = f"{n:,} borrowers: " + ("simulating shards" if phase == "simulate"
                                            else "writing events")
@@ -54,12 +59,13 @@ with Progress(TextColumn("{task.description}"), BarColumn(),
     summary = simulate(load_config(), n, months, 2026, out, workers=workers, progress=report)
     wall = time.perf_counter() - started
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+children = workers_peak[0] or resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print(json.dumps({"borrowers": n, "months": months, "workers": workers, "wall": wall,
                   "simulate": summary.manifest["seconds"]["simulate"],
                   "write": summary.manifest["seconds"]["write"],
                   "events": summary.manifest["events"],
                   "parent_peak_bytes": own, "worker_peak_bytes": children,
+                  "merge_peak_bytes": summary.manifest["merge_peak_bytes"] or 0,
                   "figures": summary.manifest["figures"]}))
 """
 
@@ -72,9 +78,10 @@ def run_size(borrowers: int, months: int, workers: int) -> dict[str, Any]:
             check=True, stdout=subprocess.PIPE, text=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     # Peak of the whole run: the parent plus every worker at its own peak at once (an
-    # upper bound: workers rarely peak together).
-    result["total_peak_bytes"] = (result["parent_peak_bytes"]
-                                  + workers * result["worker_peak_bytes"])
+    # upper bound: workers rarely peak together), or, while the log is written, the
+    # parent plus the merging process (the workers have ended by then).
+    result["total_peak_bytes"] = result["parent_peak_bytes"] + max(
+        workers * result["worker_peak_bytes"], result["merge_peak_bytes"])
     return result
 
 
@@ -87,11 +94,16 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=180)
     sizes = [max(args.borrowers // 4, 1), args.borrowers]
+    speed = [reference_loop_seconds()]
     results = [run_size(n, args.months, args.workers) for n in sizes]
+    speed.append(reference_loop_seconds())
+    console.print(f"host speed: the reference loop took {speed[0]:.2f} s before and "
+                  f"{speed[1]:.2f} s after (a slower host, a longer loop; see "
+                  "docs/benchmarks.md)")
     table = Table(title=f"Simulation, {args.months} months, {args.workers} workers "
                         f"(goal: {GOAL_SECONDS:.0f} s and 2 GiB at 100,000 borrowers)")
     for column in ("borrowers", "events", "simulate s", "write s", "wall s", "events/s",
-                   "parent peak", "worker peak", "total peak", "wall / goal",
+                   "parent peak", "worker peak", "merge peak", "total peak", "wall / goal",
                    "memory / goal"):
         table.add_column(column, justify="right")
     for r in results:
@@ -100,23 +112,37 @@ def main() -> None:
             f"{r['borrowers']:,}", f"{r['events']:,}", f"{r['simulate']:.0f}",
             f"{r['write']:.0f}", f"{r['wall']:.0f}", f"{r['events'] / r['wall']:,.0f}",
             _mib(r["parent_peak_bytes"]), _mib(r["worker_peak_bytes"]),
-            _mib(r["total_peak_bytes"]),
+            _mib(r["merge_peak_bytes"]), _mib(r["total_peak_bytes"]),
             f"{r['wall'] * scale / GOAL_SECONDS:.2f}"
             + ("" if scale == 1 else " (scaled)"),
             f"{r['total_peak_bytes'] / GOAL_BYTES:.2f}")
     console.print(table)
     small, large = results
     console.print(f"memory as the population grows {sizes[1] // sizes[0]}×: worker peak "
-                  f"{_ratio(large['worker_peak_bytes'], small['worker_peak_bytes'])}, parent "
+                  f"{_ratio(large['worker_peak_bytes'], small['worker_peak_bytes'])}, merge "
+                  f"peak {_ratio(large['merge_peak_bytes'], small['merge_peak_bytes'])}, parent "
                   f"peak {_ratio(large['parent_peak_bytes'], small['parent_peak_bytes'])}")
     console.print("calibration figures of the full run: "
                   + ", ".join(f"{k} {v:.1%}" for k, v in large["figures"].items()))
     if args.json:
         facts = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                 "load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M")}
+                 "load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M"),
+                 "reference_loop_seconds": speed}
         args.json.write_text(json.dumps({"facts": facts, "results": results}, indent=2)
                              + "\n")
         console.print(f"figures saved to {args.json}")
+
+
+def reference_loop_seconds() -> float:
+    """The best of three runs of a fixed pure-Python loop: this machine is a virtual one
+    whose speed drifts with its neighbours (by half, within an hour), so each result
+    carries how fast the host was at the time."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(10_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def _ratio(large: int, small: int) -> str:

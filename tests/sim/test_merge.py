@@ -5,12 +5,22 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import pickle
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lendguard.errors import ConcurrencyConflict, StoreError
-from lendguard.sim.run import _collecting_less, _merge_into, _write_fresh_file, _Writer
+from lendguard.sim.run import (
+    _chunks,
+    _collecting_less,
+    _merge_into,
+    _merged_rows,
+    _write_fresh_file,
+    _Writer,
+)
 from lendguard.store import open_store
 from lendguard.store.base import LoadRow, StoredEvent
 
@@ -20,10 +30,13 @@ def _row(stream: str, seq: int, at: str, key: str) -> LoadRow:
                    "credit_line", "c-" + stream)
 
 
-def _spool(path: Path, days: list[tuple[int, list[LoadRow]]]) -> Path:
+def _spool(path: Path, days: list[tuple[int, list[LoadRow]]], record: int = 256) -> Path:
+    """A shard's spool as the engine writes it: (day, the day's events, rows) records
+    of at most ``record`` rows."""
     with path.open("wb") as sink:
-        for record in days:
-            pickle.dump(record, sink)
+        for day, rows in days:
+            for start in range(0, len(rows), record):
+                pickle.dump((day, len(rows), rows[start:start + record]), sink)
     return path
 
 
@@ -48,7 +61,7 @@ MERGED = [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("a", 3), ("b", 3), ("a", 4)]
 
 def test_days_are_merged_by_business_time_with_ties_in_shard_order(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
-        total, _ = _merge_into(store, _two_shards(tmp_path), 7, lambda *_: None)
+        total = _merge_into(store, _two_shards(tmp_path), 7, lambda *_: None).events
         order = [(e.stream_id, e.seq) for e in store.read_all()]
     assert total == 7
     assert order == MERGED
@@ -64,12 +77,67 @@ def test_a_fresh_file_holds_the_same_log_as_a_shared_store(tmp_path: Path) -> No
     fresh = tmp_path / "fresh" / "events.db"
     fresh.parent.mkdir()
     seen: list[tuple[int, int]] = []
-    assert _write_fresh_file(fresh, spools, 7, lambda _, done, total: seen.append(
-        (done, total))) == shared
+    written = _write_fresh_file(fresh, spools, 7, lambda _, done, total: seen.append(
+        (done, total)))
+    assert written[:2] == shared[:2]
+    assert written.merge_peak_bytes and written.merge_peak_bytes > 10 * 2**20  # an RSS
     with open_store(f"sqlite:///{fresh}") as store:
         assert (list(store.read_all()), store.streams()) == expected
         assert [(e.stream_id, e.seq) for e in store.read_all()] == MERGED
     assert seen[-1] == (7, 7)
+
+
+# A shard: its days, each a list of (hour, events in the command) in time order.
+_shard = st.lists(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), max_size=6)
+                  .map(sorted), max_size=4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(shards=st.lists(_shard, min_size=1, max_size=4), record=st.integers(1, 5),
+       in_memory=st.integers(0, 12))
+def test_the_merge_is_the_sorted_merge_of_whole_days(
+        tmp_path_factory: pytest.TempPathFactory, shards: list[list[list[tuple[int, int]]]],
+        record: int, in_memory: int) -> None:
+    """However the shards' days are cut into spool records, and whether a day is merged
+    whole or streamed, the merge yields what concatenating each day's events in shard
+    order and sorting stably by time gives."""
+    tmp = tmp_path_factory.mktemp("spools")
+    spools, whole_days = [], []
+    for s_no, days in enumerate(shards):
+        spooled, seqs = [], {}
+        for d_no, commands in enumerate(days):
+            rows = []
+            for c_no, (hour, size) in enumerate(commands):
+                stream = f"s{s_no}-{c_no % 2}"
+                for _ in range(size):
+                    seqs[stream] = seqs.get(stream, 0) + 1
+                    rows.append(_row(stream, seqs[stream],
+                                     f"2026-01-{d_no + 1:02d}T{hour:02d}:00:00+08:00",
+                                     f"k{s_no}-{d_no}-{c_no}"))
+            whole_days.append((d_no, s_no, rows))
+            spooled.append((d_no, rows))
+        spools.append(_spool(tmp / f"{s_no}.spool", spooled, record))
+    expected: list[LoadRow] = []
+    for day in sorted({d for d, _, _ in whole_days}):
+        rows = [r for d, _, day_rows in sorted(whole_days, key=lambda w: w[1]) if d == day
+                for r in day_rows]
+        expected += sorted(rows, key=lambda r: r.occurred_at)
+    assert list(_merged_rows(spools, in_memory)) == expected
+
+
+@given(keys=st.lists(st.sampled_from(["", "a", "b", "c"]), max_size=40),
+       size=st.integers(1, 6))
+def test_chunks_keep_each_command_whole(keys: list[str], size: int) -> None:
+    # consecutive rows with one non-empty key are one command; "" is no command
+    rows = [_row("s", n + 1, "2026-01-01T00:00:00+08:00", key) for n, key in enumerate(keys)]
+    chunks = list(_chunks(iter(rows), size))
+    assert [r for chunk in chunks for r in chunk] == rows
+    assert all(len(chunk) >= size for chunk in chunks[:-1])
+    for before, after in pairwise(chunks):
+        assert not before[-1].command_key or before[-1].command_key != after[0].command_key
+        # and no longer than needed: the size, then the rest of the last command
+        tail = [r.command_key for r in before[size - 1:]]
+        assert len(set(tail)) == 1
 
 
 def test_a_failed_chunk_is_raised_and_nothing_after_it_is_written(tmp_path: Path) -> None:
@@ -118,7 +186,7 @@ def test_a_merging_process_that_fails_or_dies_leaves_no_file(tmp_path: Path) -> 
     file is left behind and no process either."""
     spools = _two_shards(tmp_path)
     cut = tmp_path / "cut.spool"
-    cut.write_bytes(spools[1].read_bytes()[:-7])
+    cut.write_bytes(spools[1].read_bytes()[:-7])  # the last record cut short
     target = tmp_path / "cut" / "events.db"
     target.parent.mkdir()
     with pytest.raises(pickle.UnpicklingError):

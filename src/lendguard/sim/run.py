@@ -5,8 +5,8 @@
 spool file in business-time order, then merges the spools by business time into the
 event store in large transactions: for the default SQLite file, one process merges,
 hashes and numbers the events while another writes them (``_write_fresh_file``). Memory
-stays flat as the population grows in the workers (each holds one block); the merge holds
-one business day of every block.
+stays flat as the population grows: a worker holds one block, the merge a spool record
+of every block and a transaction's events.
 
 It writes to ``out``:
 
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import io
 import json
 import os
 import pickle
 import queue
+import resource
 import tempfile
 import threading
 import time
@@ -34,7 +36,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from operator import itemgetter
@@ -56,6 +58,10 @@ ENGINE_VERSION = 1
 # small enough to balance the work across processes, large enough to amortise startup.
 SHARD_SIZE = 512
 EVENTS_PER_TRANSACTION = 50_000
+# Events a spool record holds at most: on a day too big to hold whole (over
+# MERGE_DAY_IN_MEMORY events in all), the merge streams it, a record of every shard at once.
+SPOOL_RECORD_EVENTS = 256
+MERGE_DAY_IN_MEMORY = 100_000
 SIMULATION_GC_THRESHOLD = 50_000  # see _collecting_less
 
 
@@ -95,12 +101,12 @@ def simulate(config: SimulationConfig, borrowers: int, months: int, seed: int, o
         simulated = time.perf_counter()
         expected = sum(r.counts.get("events", 0) for r in results)
         if store_url is None:
-            events, digest = _write_fresh_file(out / "events.db", spools, expected, report)
+            written = _write_fresh_file(out / "events.db", spools, expected, report)
         else:
             with open_store(url) as store:
                 _require_empty(url, store)
-                events, digest = _merge_into(store, spools, expected, report)
-    written = time.perf_counter()
+                written = _merge_into(store, spools, expected, report)
+    finished = time.perf_counter()
     counts: dict[str, int] = {}
     for result in results:
         for what, n in result.counts.items():
@@ -114,13 +120,14 @@ def simulate(config: SimulationConfig, borrowers: int, months: int, seed: int, o
         "config_sha256": config.config_hash(),
         "generator_version": population.GENERATOR_VERSION,
         "engine_version": ENGINE_VERSION,
-        "events": events,
-        "log_sha256": digest,
+        "events": written.events,
+        "log_sha256": written.digest,
         "store": url if store_url is None else "(given)",
         "counts": dict(sorted(counts.items())),
         "figures": portfolio_figures(counts, labels, borrowers),
         "seconds": {"simulate": round(simulated - started, 2),
-                    "write": round(written - simulated, 2)},
+                    "write": round(finished - simulated, 2)},
+        "merge_peak_bytes": written.merge_peak_bytes,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return RunSummary(manifest, out)
@@ -220,8 +227,9 @@ def _collecting_less(first_generation: int | None) -> Iterator[None]:
 
 def _spooler(simulation: BlockSimulation, sink: IO[bytes]
              ) -> Callable[[list[StoredEvent]], None]:
-    """Each day's events as one pickled ``(day ordinal, rows)`` record, so the merge can
-    take the shards a day at a time."""
+    """Each day's events as pickled ``(day ordinal, the day's events in all, rows)``
+    records of at most ``SPOOL_RECORD_EVENTS`` rows, so the merge can take the shards a
+    day at a time and, on a big day, a record at a time."""
     kinds: dict[str, tuple[str, str]] = {}
 
     def spool(events: list[StoredEvent]) -> None:
@@ -238,7 +246,9 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
             # LogRow, a plain tuple (unpickled in half the time of a LoadRow).
             rows.append(e[1:] + kind)
         day = simulation.clock.today().toordinal()
-        pickle.dump((day, rows), sink, protocol=pickle.HIGHEST_PROTOCOL)
+        for start in range(0, len(rows), SPOOL_RECORD_EVENTS):
+            pickle.dump((day, len(rows), rows[start:start + SPOOL_RECORD_EVENTS]), sink,
+                        protocol=pickle.HIGHEST_PROTOCOL)
         simulation.counts["events"] = simulation.counts.get("events", 0) + len(rows)
 
     return spool
@@ -247,55 +257,102 @@ def _spooler(simulation: BlockSimulation, sink: IO[bytes]
 # ---- merging into the store -----------------------------------------------------------
 
 
-def _read_days(path: Path) -> Iterator[tuple[int, list[LogRow]]]:
+def _read_records(path: Path) -> Iterator[tuple[int, int, list[LogRow]]]:
     with path.open("rb") as source:
         while True:
             try:
-                record: tuple[int, list[LogRow]] = pickle.load(source)
+                record: tuple[int, int, list[LogRow]] = pickle.load(source)
             except EOFError:
                 return
             yield record
 
 
-def _merged_days(spools: list[Path]) -> Iterator[list[LogRow]]:
-    """Every shard's events, a business day at a time, in business-time order; ties in
-    shard order, then the shard's own order (so each command's events stay together).
+class _Spool:
+    """A shard's spool, read a record at a time: ``head`` is the next unread record."""
 
-    A shard's day is already in time order (the engine runs a day's actions sorted by
-    their moment), so concatenating the shards' days in shard order and sorting stably by
-    time gives exactly that order.
-    """
-    readers = [_read_days(path) for path in spools]
-    heads = [next(reader, None) for reader in readers]
+    def __init__(self, path: Path) -> None:
+        self._records = _read_records(path)
+        self.head = next(self._records, None)
+
+    def rows_of(self, day: int) -> Iterator[LogRow]:
+        """The shard's events of ``day``, in its order, read as they are taken."""
+        while self.head is not None and self.head[0] == day:
+            yield from self.head[2]
+            self.head = next(self._records, None)
+
+    def take_day(self, day: int, rows: list[LogRow]) -> None:
+        """Appends the shard's events of ``day`` to ``rows``, all at once."""
+        while self.head is not None and self.head[0] == day:
+            rows += self.head[2]
+            self.head = next(self._records, None)
+
+
+def _merged_rows(spools: list[Path], in_memory: int = MERGE_DAY_IN_MEMORY
+                 ) -> Iterator[LogRow]:
+    """Every shard's events in business-time order; ties in shard order, then the
+    shard's own order (so each command's events stay together).
+
+    A day at a time. A shard's day is already in time order (the engine runs a day's
+    actions sorted by their moment), so concatenating the shards' days in shard order
+    and sorting stably by time gives exactly that order; a day of more than
+    ``in_memory`` events in all (statement day: every account's statement at 23:59:59)
+    is instead merged as it is read (``heapq.merge`` is stable too), holding a spool
+    record of each shard, so the merge's memory does not grow with the busiest day."""
+    shards = [_Spool(path) for path in spools]
     while True:
-        waiting = [head[0] for head in heads if head is not None]
-        if not waiting:
+        heads = [(shard, shard.head) for shard in shards if shard.head is not None]
+        if not heads:
             return
-        day = min(waiting)
-        rows: list[LogRow] = []
-        for i, head in enumerate(heads):
-            if head is not None and head[0] == day:
-                rows += head[1]
-                heads[i] = next(readers[i], None)
-        rows.sort(key=_OCCURRED_AT)
-        yield rows
+        day = min(head[0] for _, head in heads)
+        today = [(shard, head[1]) for shard, head in heads if head[0] == day]
+        if sum(events for _, events in today) <= in_memory:
+            rows: list[LogRow] = []
+            for shard, _ in today:
+                shard.take_day(day, rows)
+            rows.sort(key=_OCCURRED_AT)
+            yield from rows
+        else:
+            yield from heapq.merge(*[shard.rows_of(day) for shard, _ in today],
+                                   key=_OCCURRED_AT)
 
 
 _OCCURRED_AT = itemgetter(6)  # a LogRow's occurred_at
+_COMMAND_KEY = 8  # a LogRow's command_key
+
+
+def _chunks(rows: Iterator[LogRow], size: int) -> Iterator[list[LogRow]]:
+    """The rows in lists of at least ``size`` (but the last), each ending where a
+    command does: a command's events go into one transaction."""
+    carried: list[LogRow] = []
+    while True:
+        chunk = carried + list(islice(rows, size - len(carried)))
+        if not chunk:
+            return
+        carried = []
+        key = chunk[-1][_COMMAND_KEY]
+        if key:
+            for row in rows:
+                if row[_COMMAND_KEY] != key:
+                    carried = [row]
+                    break
+                chunk.append(row)
+        yield chunk
 
 
 def _digest(digest: Any, rows: list[LogRow]) -> None:
     """Adds the rows to the log's sha256: every field of every event up to its command
     key, fields split by \x1f and events by \x1e."""
     digest.update("".join([
-        f"{r[0]}\x1f{r[1]}\x1f{r[2]}\x1f{r[3]}\x1f{r[4]}\x1f{r[5]}\x1f{r[6]}\x1f"
-        f"{r[7]}\x1f{r[8]}\x1e" for r in rows]).encode())
+        f"{stream}\x1f{seq}\x1f{event_id}\x1f{type_}\x1f{version}\x1f{data}\x1f{at}\x1f"
+        f"{cause}\x1f{key}\x1e"
+        for stream, seq, event_id, type_, version, data, at, cause, key, _, _ in rows
+    ]).encode())
 
 
 def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Progress
-                ) -> tuple[int, str]:
-    """Every shard's events in business-time order (``_merged_days``) loaded into a
-    shared store (PostgreSQL), whole days of at least ``EVENTS_PER_TRANSACTION`` events a
+                ) -> _Written:
+    """Every shard's events in business-time order (``_merged_rows``) loaded into a
+    shared store (PostgreSQL), about ``EVENTS_PER_TRANSACTION`` events (whole commands) a
     transaction. Returns the count and the sha256 of the log as written.
 
     The store is written from a second thread, so merging the next days overlaps writing
@@ -303,19 +360,13 @@ def _merge_into(store: EventStore, spools: list[Path], expected: int, report: Pr
     digest = hashlib.sha256()
     make_row = LoadRow._make
     with _Writer(store) as writer, _collecting_less(None):
-        chunk: list[LoadRow] = []
-        for rows in _merged_days(spools):
+        for rows in _chunks(_merged_rows(spools), EVENTS_PER_TRANSACTION):
             _digest(digest, rows)
-            chunk += map(make_row, rows)
-            if len(chunk) >= EVENTS_PER_TRANSACTION:
-                writer.load(chunk)
-                report("write", writer.written, expected)
-                chunk = []
-        if chunk:
-            writer.load(chunk)
+            writer.load(list(map(make_row, rows)))
+            report("write", writer.written, expected)
     _check_count(writer.written, expected)
     report("write", expected, expected)
-    return expected, digest.hexdigest()
+    return _Written(expected, digest.hexdigest(), None)
 
 
 def _check_count(written: int, expected: int) -> None:
@@ -323,8 +374,14 @@ def _check_count(written: int, expected: int) -> None:
         raise StoreError(f"merged {written} events of the {expected} the shards spooled")
 
 
+class _Written(NamedTuple):
+    events: int
+    digest: str
+    merge_peak_bytes: int | None  # of the merging process, when it had one of its own
+
+
 def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Progress
-                      ) -> tuple[int, str]:
+                      ) -> _Written:
     """The log into a new SQLite file at ``path``, written whole or not at all.
 
     Two processes share the work, one core each: a merging process reads the spools,
@@ -357,15 +414,16 @@ def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Pro
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return loader.written, log.digest
+    return _Written(loader.written, log.digest, log.peak_bytes)
 
 
 class _Done(NamedTuple):
-    """The merging process's last message: the log's sha256 and the sequencer that
-    numbered it (its streams are the streams table)."""
+    """The merging process's last message: the log's sha256, the sequencer that
+    numbered it (its streams are the streams table), and the process's peak memory."""
 
     digest: str
     sequencer: LogSequencer
+    peak_bytes: int
 
 
 class _Failed(NamedTuple):
@@ -377,21 +435,16 @@ class _Failed(NamedTuple):
 def _sequence_log(spools: list[Path], sink: Connection) -> None:
     """The merging half of ``_write_fresh_file``, in a process of its own: the shards'
     events in business-time order, hashed, numbered by a ``LogSequencer`` and sent as
-    events rows, whole days of at least ``EVENTS_PER_TRANSACTION`` a message; then
+    events rows, about ``EVENTS_PER_TRANSACTION`` (whole commands) a message; then
     ``_Done``, or ``_Failed`` with the error that stopped it."""
     try:
         with _collecting_less(None):
             digest, sequencer = hashlib.sha256(), LogSequencer()
-            chunk: list[EventRecord] = []
-            for rows in _merged_days(spools):
+            for rows in _chunks(_merged_rows(spools), EVENTS_PER_TRANSACTION):
                 _digest(digest, rows)
-                chunk += sequencer.records(rows)
-                if len(chunk) >= EVENTS_PER_TRANSACTION:
-                    _send(sink, chunk)
-                    chunk = []
-            if chunk:
-                _send(sink, chunk)
-            _send(sink, _Done(digest.hexdigest(), sequencer))
+                _send(sink, sequencer.records(rows))
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+            _send(sink, _Done(digest.hexdigest(), sequencer, peak))
     except BaseException as exc:
         with suppress(OSError):  # the writing process has gone: it knows why
             try:
@@ -452,6 +505,10 @@ class _SequencedLog:
     @property
     def digest(self) -> str:
         return self._finished().digest
+
+    @property
+    def peak_bytes(self) -> int:
+        return self._finished().peak_bytes
 
     @property
     def sequencer(self) -> LogSequencer:
