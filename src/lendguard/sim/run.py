@@ -402,7 +402,7 @@ def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Pro
             for records in log.chunks():
                 loader.write(records)
                 report("write", loader.written, expected)
-            loader.sequencer = log.sequencer
+            loader.sequencer = log.done.sequencer
         _check_count(loader.written, expected)
         with partial.open("rb") as done:
             os.fsync(done.fileno())
@@ -414,7 +414,7 @@ def _write_fresh_file(path: Path, spools: list[Path], expected: int, report: Pro
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return _Written(loader.written, log.digest, log.peak_bytes)
+    return _Written(loader.written, log.done.digest, log.done.peak_bytes)
 
 
 class _Done(NamedTuple):
@@ -503,18 +503,8 @@ class _SequencedLog:
             yield message
 
     @property
-    def digest(self) -> str:
-        return self._finished().digest
-
-    @property
-    def peak_bytes(self) -> int:
-        return self._finished().peak_bytes
-
-    @property
-    def sequencer(self) -> LogSequencer:
-        return self._finished().sequencer
-
-    def _finished(self) -> _Done:
+    def done(self) -> _Done:
+        """The merging process's last word, once ``chunks`` has run out."""
         if self._done is None:
             raise StoreError("the merging process has not finished the log")
         return self._done
