@@ -18,6 +18,8 @@ from typing import Any
 from lendguard.errors import CurrencyMismatch, InvalidAmount
 
 DEFAULT_CURRENCY = "CNY"
+_set_field = object.__setattr__  # how a frozen dataclass sets its fields
+_CHECKED_CURRENCIES: set[str] = set()  # codes that passed Money's check (plain str only)
 _MINOR_UNITS_PER_MAJOR = 100
 
 
@@ -67,11 +69,19 @@ class Money:
     fen: int
     currency: str = DEFAULT_CURRENCY
 
-    def __post_init__(self) -> None:
-        _require_int(self.fen, "amount")
-        if not (isinstance(self.currency, str) and len(self.currency) == 3
-                and self.currency.isalpha() and self.currency.isupper()):
-            raise InvalidAmount(f"currency must be a 3-letter ISO code, got {self.currency!r}")
+    def __init__(self, fen: int, currency: str = DEFAULT_CURRENCY) -> None:
+        # Written out (dataclass keeps an __init__ of the class's own): the ledger makes
+        # an amount for every posting, so the usual case (a plain int, a currency already
+        # seen) is two comparisons and two stores.
+        if type(fen) is not int:
+            _require_int(fen, "amount")
+        if type(currency) is not str or currency not in _CHECKED_CURRENCIES:
+            if not (isinstance(currency, str) and len(currency) == 3
+                    and currency.isalpha() and currency.isupper()):
+                raise InvalidAmount(f"currency must be a 3-letter ISO code, got {currency!r}")
+            _CHECKED_CURRENCIES.add(currency)
+        _set_field(self, "fen", fen)
+        _set_field(self, "currency", currency)
 
     @classmethod
     def of(cls, amount: str | Decimal | int, currency: str = DEFAULT_CURRENCY) -> Money:

@@ -125,16 +125,25 @@ def event_id(millis: int, name: str) -> str:
     the business time in milliseconds, then bits of a hash of the command's key, the
     stream and the event's place. Ids that mostly grow keep the store's unique index on
     them cheap to insert into, and the same command always gets the same ids."""
+    return _event_id(_event_id_prefix(millis), name)
+
+
+def _event_id_prefix(millis: int) -> str:
+    """The part of ``event_id`` the time fixes (the same for a command's events)."""
+    stamp = f"{millis & 0xFFFFFFFFFFFF:012x}"
+    return f"{stamp[:8]}-{stamp[8:]}-7"
+
+
+def _event_id(prefix: str, name: str) -> str:
     # Bit for bit: 48 bits of milliseconds, the version nibble 7, the first 12 bits of
     # the hash's first 80, the variant bits 10, then the last 62 of those 80 bits;
     # written straight into the hex text.
     digest = hashlib.sha256(name.encode()).hexdigest()
-    stamp = f"{millis & 0xFFFFFFFFFFFF:012x}"
-    tail = _VARIANT_NIBBLE[int(digest[4], 16) & 0x3] + digest[5:20]
-    return f"{stamp[:8]}-{stamp[8:]}-7{digest[:3]}-{tail[:4]}-{tail[4:]}"
+    return f"{prefix}{digest[:3]}-{_VARIANT_NIBBLE[digest[4]]}{digest[5:8]}-{digest[8:20]}"
 
 
-_VARIANT_NIBBLE = "89ab"  # 0b10xx: the RFC 4122 variant over a hash's two low bits
+# 0b10xx: the RFC 4122 variant over the two low bits of a hash's fifth hex digit.
+_VARIANT_NIBBLE = {f"{n:x}": "89ab"[n & 0x3] for n in range(16)}
 
 
 def new_state(stream_id: str, category: str) -> AccountState:
@@ -169,7 +178,7 @@ class Ledger:
         self.codes = codes or CodeSource()
         self._states: dict[str, AccountState] = {}
         self._categories: dict[str, tuple[str, str]] = {}
-        self._moment: tuple[datetime | None, str, int] = (None, "", 0)
+        self._moment: tuple[datetime | None, str, str] = (None, "", "")
 
     # ---- state -------------------------------------------------------------------------
 
@@ -271,8 +280,9 @@ class Ledger:
         if moment is not self._moment[0]:
             # Many commands see the same moment (close of business runs every account at
             # 23:59:59), so its two renderings are worked out once.
-            self._moment = (moment, moment.isoformat(), int(moment.timestamp() * 1000))
-        _, now, millis = self._moment
+            self._moment = (moment, moment.isoformat(),
+                            _event_id_prefix(int(moment.timestamp() * 1000)))
+        _, now, id_prefix = self._moment
         writes = []
         for stream_id, events in decided.items():
             state = states[stream_id]
@@ -281,7 +291,7 @@ class Ledger:
                 else self._category(stream_id)
             new_events = [
                 NewEvent(
-                    event_id(millis, f"{key}|{stream_id}|{n}"),
+                    _event_id(id_prefix, f"{key}|{stream_id}|{n}"),
                     ev.type_name, ev.schema_version, encode_event(ev), now, self.actor,
                 )
                 for n, ev in enumerate(events)

@@ -181,6 +181,9 @@ class LedgerMachine(RuleBasedStateMachine):
         loans = self.ledger.cash_loan(LOAN)
         assert line.occupied() <= line.limit
         assert loans.occupied() <= loans.limit
+        # occupied() sums in one pass what the four parts give
+        assert line.occupied() == (line.pending_total() + line.unbilled_total()
+                                   + line.billed_principal() + line.plan_principal())
         assert line.available_limit() >= 0 and loans.available_limit() >= 0
 
     @invariant()

@@ -183,7 +183,7 @@ class AccountState:
 
     __slots__ = ("account_id", "bucket", "closed", "closure", "code_failures",
                  "credit_balance", "currency", "customer_id", "in_flight", "limit",
-                 "locked_until", "opened_on", "recovered", "status", "version",
+                 "locked_until", "opened_on", "prepared", "recovered", "status", "version",
                  "written_off")
 
     def __init__(self, account_id: str) -> None:
@@ -203,6 +203,9 @@ class AccountState:
         self.closed: AccountClosed | None = None
         self.written_off = 0
         self.recovered = 0
+        # The product's last ``prepare_repayment`` answer: (version, day, postings, owed).
+        # A borrower who looks up what is due and then pays it asks twice at one version.
+        self.prepared: tuple[int, date, list[Event], list[Owed]] | None = None
 
     # Fold functions by event type; each product adds its own to these shared ones.
     handlers: ClassVar[dict[type[Event], Callable[[Any, Any], None]]] = {}
@@ -212,6 +215,7 @@ class AccountState:
         every replay). Events the account has no use for are ignored."""
         handler = self.handlers.get(type(ev))
         if handler is not None:
+            self.prepared = None
             handler(self, ev)
 
     def balances(self) -> dict[str, int]:
@@ -277,6 +281,22 @@ def decide_unfreeze(state: AccountState, reason: str, on: date) -> list[Event]:
     if state.status is not Status.FROZEN:
         return []
     return [AccountUnfrozen(reason, on)]
+
+
+def remembered_preparation(state: AccountState, on: date
+                           ) -> tuple[list[Event], list[Owed]] | None:
+    """``state.prepared`` for ``on`` if it was worked out at the state's version (as new
+    lists: callers may extend them)."""
+    memo = state.prepared
+    if memo is None or memo[0] != state.version or memo[1] != on:
+        return None
+    return list(memo[2]), list(memo[3])
+
+
+def remember_preparation(state: AccountState, on: date, postings: list[Event],
+                         owed: list[Owed]) -> tuple[list[Event], list[Owed]]:
+    state.prepared = (state.version, on, postings, owed)
+    return list(postings), list(owed)
 
 
 def credit_balance_payment(state: AccountState, prepared: tuple[list[Event], list[Owed]],

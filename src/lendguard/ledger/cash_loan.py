@@ -39,6 +39,8 @@ from lendguard.ledger.account import (
     accrue,
     credit_balance_payment,
     received,
+    remember_preparation,
+    remembered_preparation,
     repayment_prelude,
     written_off,
 )
@@ -422,8 +424,12 @@ def brought_up_to_date(state: CashLoanState, on: date) -> tuple[dict[str, Loan],
 def prepare_repayment(state: CashLoanState, on: date) -> tuple[list[Event], list[Owed]]:
     """Instalments falling due and penalties to post before money is allocated on ``on``,
     and what is then owed."""
+    remembered = remembered_preparation(state, on)
+    if remembered is not None:
+        return remembered
     loans, events = brought_up_to_date(state, on)
-    return events, [o for loan in loans.values() for o in owed_items(loan)]
+    return remember_preparation(state, on, events,
+                                [o for loan in loans.values() for o in owed_items(loan)])
 
 
 def amount_due(state: CashLoanState, on: date) -> int:

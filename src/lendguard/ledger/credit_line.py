@@ -34,6 +34,8 @@ from lendguard.ledger.account import (
     accrue,
     credit_balance_payment,
     received,
+    remember_preparation,
+    remembered_preparation,
     repayment_prelude,
     written_off,
 )
@@ -201,9 +203,19 @@ class CreditLineState(AccountState):
         return sum(p.unbilled_principal for p in self.plans.values())
 
     def occupied(self) -> int:
-        """Limit in use: pending, unbilled and billed purchases, unbilled plan principal."""
-        return (self.pending_total() + self.unbilled_total() + self.billed_principal()
-                + self.plan_principal())
+        """Limit in use: pending, unbilled and billed purchases, unbilled plan principal.
+
+        (``pending_total() + unbilled_total() + billed_principal() + plan_principal()``
+        in one pass: every open order is pending or unbilled. The simulator asks this
+        before most purchases.)"""
+        total = 0
+        for o in self.open_orders.values():
+            total += o.amount - o.refunded - o.prepaid
+        for s in self.statements.values():
+            total += s.principal
+        for p in self.plans.values():
+            total += sum(p.principal_left)
+        return total
 
     def available_limit(self) -> int:
         return max(0, self.limit - self.occupied())
@@ -630,8 +642,11 @@ def unbilled_items(state: CreditLineState) -> list[Owed]:
 
 def prepare_repayment(state: CreditLineState, on: date) -> tuple[list[Event], list[Owed]]:
     """Penalties to post before money is allocated on ``on``, and what is then owed."""
+    remembered = remembered_preparation(state, on)
+    if remembered is not None:
+        return remembered
     postings = post_penalties(state, on)
-    return list(postings), owed_items(state, on, postings)
+    return remember_preparation(state, on, list(postings), owed_items(state, on, postings))
 
 
 def amount_due(state: CreditLineState, on: date) -> int:

@@ -310,9 +310,10 @@ class BlockSimulation:
             for _, kind, fen in due_plans:
                 add((self._at(day, 8 + self.rng.random() * 14), len(actions),
                      _bind(self._carry_out, b, kind, fen)))
-        for hour, amount, merchant, category in self._purchases(b, day, today):
-            add((self._at(day, hour), len(actions),
-                 _bind(self._purchase, b, amount, merchant, category)))
+        if b.fraud_type is not None or b.buy_clock < today + 1:  # else nothing is bought
+            for hour, amount, merchant, category in self._purchases(b, day, today):
+                add((self._at(day, hour), len(actions),
+                     _bind(self._purchase, b, amount, merchant, category)))
         if b.loan and b.fraud_type == "synthetic_identity" and b.fraud_on == day:
             add((self._at(day, 9 + self.rng.random()), len(actions),
                  _bind(self._draw, b, None, True)))  # the bust-out takes the loan too
@@ -544,13 +545,18 @@ class BlockSimulation:
     def _close_of_business(self, day: date) -> None:
         self.clock.set(datetime.combine(day, COB_HOUR, DEFAULT_TZ))
         yesterday = day - timedelta(days=1)
+        agendas = self.agendas
         for b in self.borrowers:
             if not b.approved or b.closed_on is not None or day < b.applied_on:
                 continue
             line = _line(b)
-            if day.day == line.terms.statement_day or yesterday.day == line.terms.due_day:
+            terms = line.terms
+            if day.day == terms.statement_day or yesterday.day == terms.due_day:
                 self._measure(line, day)
-            if cob_needed(line, day, self._agenda(line)):
+            agenda = agendas.get(line.account_id)  # self._agenda(line), inlined: every day
+            if agenda is None or agenda.version != line.version:
+                agenda = self._agenda(line)
+            if cob_needed(line, day, agenda):
                 issued_before, bucket = line.last_statement_date, line.bucket
                 self.ledger.close_account(b.line, day)
                 if line.last_statement_date != issued_before:
@@ -561,7 +567,10 @@ class BlockSimulation:
                 self._watch_delinquency(b, line, day, line.bucket)
             if b.loan:
                 loan = _loan(b)
-                if cob_needed(loan, day, self._agenda(loan)):
+                agenda = agendas.get(loan.account_id)
+                if agenda is None or agenda.version != loan.version:
+                    agenda = self._agenda(loan)
+                if cob_needed(loan, day, agenda):
                     bucket = loan.bucket
                     self.ledger.close_account(b.loan, day)
                     self._watch_delinquency(b, loan, day, bucket)
