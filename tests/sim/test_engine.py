@@ -57,7 +57,7 @@ def test_close_of_business_is_only_skipped_when_it_has_nothing_to_do(
     when skipping is subtlest (only the days the bucket moves on)."""
     scheduled, truth = _block_log(200, 10)
 
-    def always(state: AccountState, day: object, agenda: object = None) -> bool:
+    def always(state: AccountState, day: object, agendas: object = None) -> bool:
         return state.version > 0
 
     monkeypatch.setattr(engine, "cob_needed", always)

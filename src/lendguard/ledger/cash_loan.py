@@ -384,13 +384,18 @@ def _penalties(state: CashLoanState, loan: Loan, to: date) -> list[PenaltyIntere
     return out
 
 
-def _settle_loan(state: CashLoanState, loan: Loan, on: date) -> tuple[Loan, list[Event]]:
-    """Bring a loan up to date for ``on``: instalments falling due, penalties posted."""
+def _settle_loan(state: CashLoanState, loan: Loan, on: date, *, view: bool = False
+                 ) -> tuple[Loan, list[Event]]:
+    """Bring a loan up to date for ``on``: instalments falling due, penalties posted; a
+    copy, free to change further. ``view``: to be read, not changed, so the loan itself
+    when nothing falls due and no penalty is owed (most days a borrower looks)."""
     events = falling_due(state, loan, on)
-    work = loan.clone()
+    work = loan.clone() if events or not view else loan
     for ev in events:
         work.apply(ev)
     postings = _penalties(state, work, on)
+    if postings and work is loan:
+        work = loan.clone()
     for ev in postings:
         work.apply(ev)
     return work, [*events, *postings]
@@ -408,14 +413,15 @@ def owed_items(loan: Loan) -> list[Owed]:
 
 
 def brought_up_to_date(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event]]:
-    """Every loan not yet repaid as it stands on ``on`` (copies), with the events that
-    get it there (a repaid loan owes nothing and never changes again)."""
+    """Every loan not yet repaid as it stands on ``on`` (copies where anything changes;
+    to be read, not changed), with the events that get it there (a repaid loan owes
+    nothing and never changes again)."""
     loans: dict[str, Loan] = {}
     events: list[Event] = []
     for loan in state.loans.values():
         if loan.is_repaid:
             continue
-        work, more = _settle_loan(state, loan, on)
+        work, more = _settle_loan(state, loan, on, view=True)
         loans[loan.loan_id] = work
         events += more
     return loans, events
@@ -463,7 +469,7 @@ def decide_repay(state: CashLoanState, repayment_id: str, amount: Money,
 def payoff_quote(state: CashLoanState, loan_id: str, on: date) -> int:
     """What repays ``loan_id`` in full on ``on``: dues, interest for the days used, principal."""
     loan = _loan(state, loan_id)
-    work, _ = _settle_loan(state, loan, on)
+    work, _ = _settle_loan(state, loan, on, view=True)
     interest = accrue(work.not_due, work.daily_rate, work.interest_from, on)
     return (sum(i.outstanding for i in work.items.values()) + work.open_interest + interest
             + work.not_due)

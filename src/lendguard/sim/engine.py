@@ -553,10 +553,7 @@ class BlockSimulation:
             terms = line.terms
             if day.day == terms.statement_day or yesterday.day == terms.due_day:
                 self._measure(line, day)
-            agenda = agendas.get(line.account_id)  # self._agenda(line), inlined: every day
-            if agenda is None or agenda.version != line.version:
-                agenda = self._agenda(line)
-            if cob_needed(line, day, agenda):
+            if cob_needed(line, day, agendas):
                 issued_before, bucket = line.last_statement_date, line.bucket
                 self.ledger.close_account(b.line, day)
                 if line.last_statement_date != issued_before:
@@ -567,10 +564,7 @@ class BlockSimulation:
                 self._watch_delinquency(b, line, day, line.bucket)
             if b.loan:
                 loan = _loan(b)
-                agenda = agendas.get(loan.account_id)
-                if agenda is None or agenda.version != loan.version:
-                    agenda = self._agenda(loan)
-                if cob_needed(loan, day, agenda):
+                if cob_needed(loan, day, agendas):
                     bucket = loan.bucket
                     self.ledger.close_account(b.loan, day)
                     self._watch_delinquency(b, loan, day, bucket)
@@ -695,9 +689,11 @@ def agenda_of(state: AccountState) -> Agenda:
     raise TypeError(f"no agenda for {type(state).__name__}")
 
 
-def cob_needed(state: AccountState, day: date, agenda: Agenda | None = None) -> bool:
+def cob_needed(state: AccountState, day: date, agendas: dict[str, Agenda] | None = None
+               ) -> bool:
     """Whether close of business has anything to do for this account on ``day``
-    (``agenda``: the state's, if the caller keeps it).
+    (``agendas``: the caller's agendas by account, read and kept up to date here; an
+    M0 credit line on an ordinary day is answered without one).
 
     Close of business is idempotent and cheap when idle, but a simulator runs it for
     millions of account-days; this says when it can act: a credit line on its statement
@@ -712,13 +708,21 @@ def cob_needed(state: AccountState, day: date, agenda: Agenda | None = None) -> 
         return False
     if state.credit_balance > 0:
         return True
+    yesterday, month_end = _calendar(day)
+    if isinstance(state, CreditLineState) and state.bucket == "M0":
+        if day.day == state.terms.statement_day:
+            return True
+        if yesterday.day != state.terms.due_day:
+            return False
+    agenda = agendas.get(state.account_id) if agendas is not None else None
     if agenda is None or agenda.version != state.version:
         agenda = agenda_of(state)
+        if agendas is not None:
+            agendas[state.account_id] = agenda
     if state.bucket != "M0":
         dpd = days_past_due(agenda.oldest_unpaid_due, day)
         if bucket(dpd) != state.bucket or is_write_off_due(dpd, _write_off_days(state)):
             return True
-    yesterday, month_end = _calendar(day)
     if isinstance(state, CreditLineState):
         if day.day == state.terms.statement_day:
             return True
