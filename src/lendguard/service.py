@@ -245,9 +245,9 @@ class Ledger:
         for attempt in range(MAX_RETRIES):
             states = self._load(streams, new_stream)
             decided = decide(states)
-            writes = self._writes(key, states, decided, new_stream)
-            if not any(w.events for w in writes):
+            if not any(decided.values()):  # nothing to append (a step with nothing to do)
                 return CommandResult({}, ())
+            writes = self._writes(key, states, decided, new_stream)
             try:
                 result = self.store.append(writes, IdempotencyKey(key, command_print))
             except ConcurrencyConflict:

@@ -335,7 +335,11 @@ class BlockSimulation:
         business (from the month's budget; a defaulted borrower's debit fails)."""
         if b.defaulted_on is not None:
             return False
-        agenda = self._agenda(_loan(b))
+        loan = b.loan_state  # _agenda(_loan(b)), inlined: asked every day of every loan
+        assert loan is not None, "only a borrower with a loan limit has loans"
+        agenda = self.agendas.get(loan.account_id)
+        if agenda is None or agenda.version != loan.version:
+            agenda = self._agenda(loan)
         return bool(agenda.unpaid_due_dates) or (agenda.next_due is not None
                                                  and agenda.next_due <= day)
 
