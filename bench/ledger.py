@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _ledger_es as es
 import _ledger_workload as workload
+from _machine import cpu_model
 from lendguard.clock import DEFAULT_TZ, FixedClock
 from lendguard.events import decode_event
 from lendguard.money import Money
@@ -531,16 +532,6 @@ def render(results: Results, console: Console, workers: int) -> None:
 
 def label(measurement: str, workers: int) -> str:
     return measurement.replace("N processes", f"{workers} processes")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine(pg: PostgreSQLDatabase) -> dict[str, object]:

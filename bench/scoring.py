@@ -63,6 +63,7 @@ from sklearn.model_selection import StratifiedKFold
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _scoring_data as data
+from _machine import cpu_model
 from lendguard.risk.datasets import german_credit
 from lendguard.risk.features import FeatureSet, Kind
 from lendguard.risk.scorecard import Scorecard, ScorecardOptions, train_scorecard
@@ -349,17 +350,9 @@ def goals(figures: list[Figure]) -> dict[str, dict[str, object]]:
 
 
 def machine() -> dict[str, object]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     libraries = {name: peer_available(name) for name in
                  ("optbinning", "toad", "scikit-learn", "numpy", "pandas", "polars")}
-    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "platform": platform.platform(),
             "python": platform.python_version(), "versions": libraries}
 
 

@@ -33,6 +33,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from _machine import cpu_model
+
 GOAL_SECONDS = 600.0
 GOAL_BYTES = 2 * 1024**3
 CHILD = """
@@ -126,6 +128,7 @@ def main() -> None:
                   + ", ".join(f"{k} {v:.1%}" for k, v in large["figures"].items()))
     if args.json:
         facts = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                 "cpu_model": cpu_model(),
                  "load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M"),
                  "reference_loop_seconds": speed}
         args.json.write_text(json.dumps({"facts": facts, "results": results}, indent=2)
