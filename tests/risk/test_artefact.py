@@ -12,12 +12,15 @@ import pytest
 from lendguard.errors import ArtefactSchemaMismatch, ArtefactTampered, ModelArtefactError
 from lendguard.risk.artefact import (
     canonical_json,
+    challenger_from_dict,
+    challenger_to_dict,
     load_artefact,
     save_artefact,
     scorecard_from_dict,
     scorecard_to_dict,
     sha256,
 )
+from lendguard.risk.card import model_card
 from lendguard.risk.challenger import Challenger
 from lendguard.risk.datasets import Dataset
 from lendguard.risk.scorecard import TrainedScorecard
@@ -109,3 +112,20 @@ def test_a_challenger_round_trips_in_lightgbm_text_format(
     assert loaded.challenger is not None
     np.testing.assert_array_equal(loaded.challenger.probability_of_default(german.frame),
                                   german_challenger.probability_of_default(german.frame))
+
+
+def test_the_challenger_keeps_the_level_its_constraints_passed(
+        tmp_path: Path, german_challenger: Challenger) -> None:
+    """The G-test level that turned inferred trends into constraints is saved with the
+    model and stated on its card; an artefact saved before it was recorded loads with
+    the level unknown, and its card says so."""
+    assert german_challenger.constraint_level == 0.05
+    save_artefact(tmp_path / "lgb", None, german_challenger, "# card\n")
+    loaded = load_artefact(tmp_path / "lgb").challenger
+    assert loaded is not None and loaded.constraint_level == 0.05
+    assert "pass a G-test at p < 0.05" in model_card("german.csv", None, loaded)
+    data = challenger_to_dict(german_challenger)
+    del data["constraint_level"]
+    older = challenger_from_dict(data, german_challenger.model_text)
+    assert older.constraint_level is None
+    assert "G-test (level not recorded)" in model_card("german.csv", None, older)

@@ -167,7 +167,7 @@ def challenger_to_dict(challenger: Challenger) -> dict[str, Any]:
                             "b": calibration.b, "xs": list(calibration.xs),
                             "ys": list(calibration.ys)},
             "calibration_losses": dict(challenger.calibration_losses),
-            "rounds": challenger.rounds}
+            "rounds": challenger.rounds, "constraint_level": challenger.constraint_level}
 
 
 def challenger_from_dict(data: Mapping[str, Any], model_text: str) -> Challenger:
@@ -180,7 +180,13 @@ def challenger_from_dict(data: Mapping[str, Any], model_text: str) -> Challenger
     return Challenger(feature_set, data["encodings"], tuple(data["monotone"]), model_text,
                       Calibration(calibration["method"], calibration["a"], calibration["b"],
                                   tuple(calibration["xs"]), tuple(calibration["ys"])),
-                      data["calibration_losses"], int(data["rounds"]))
+                      data["calibration_losses"], int(data["rounds"]),
+                      _optional_float(data.get("constraint_level")))
+
+
+def _optional_float(value: Any) -> float | None:
+    """A number the artefact may lack (recorded from a later version on)."""
+    return None if value is None else float(value)
 
 
 # ---------------------------------------------------------------------------- the directory

@@ -66,9 +66,15 @@ def _challenger_section(challenger: Challenger) -> list[str]:
             f"{len(challenger.feature_set.features)} features; categorical ones enter as the "
             "WOE of their bin.",
             "Monotone constraints (from the binning trends: declared ones, and inferred ones "
-            f"whose bins pass a G-test): {', '.join(constrained) or 'none'}.",
+            f"whose bins pass a G-test{_level(challenger.constraint_level)}): "
+            f"{', '.join(constrained) or 'none'}.",
             f"Boosting rounds: {challenger.rounds} (early stopping on out-of-fold log-loss).",
             f"Calibration: {challenger.calibration.method}, chosen by held-out log-loss "
             f"({losses}).",
             "Reason codes: the features with the largest positive contributions to the "
             "log-odds of default (LightGBM `pred_contrib`)."]
+
+
+def _level(level: float | None) -> str:
+    """The G-test's level as the card states it."""
+    return " (level not recorded)" if level is None else f" at p < {level:g}"

@@ -157,6 +157,9 @@ class Challenger:
       calibration: raw score → PD.
       calibration_losses: held-out log-loss of each calibration method.
       rounds: boosting rounds, chosen by out-of-fold log-loss on the training rows.
+      constraint_level: the G-test level an inferred trend had to pass to become a
+        constraint (``ChallengerOptions.constraint_level``); None for an artefact saved
+        before it was recorded.
     """
 
     feature_set: FeatureSet
@@ -166,6 +169,7 @@ class Challenger:
     calibration: Calibration
     calibration_losses: Mapping[str, float] = field(default_factory=dict)
     rounds: int = 0
+    constraint_level: float | None = None
 
     @cached_property
     def booster(self) -> lgb.Booster:
@@ -261,7 +265,7 @@ def train_challenger(frame: pl.DataFrame, feature_set: FeatureSet,
     calibration, losses = choose_calibration(raw, y, options.seed)
     booster = _fit(matrix, y, feature_set, monotone, options, rounds)
     return Challenger(feature_set, encodings, tuple(monotone), booster.model_to_string(),
-                      calibration, losses, rounds)
+                      calibration, losses, rounds, options.constraint_level)
 
 
 def _fit(matrix: FloatArray, y: IntArray, feature_set: FeatureSet, monotone: list[int],
