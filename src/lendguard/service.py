@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -40,8 +40,8 @@ from lendguard.events import Event, decode_event, encode_event
 from lendguard.health.report import AccountHistory, HealthReport, assess
 from lendguard.ledger import cash_loan, closure, credit_line
 from lendguard.ledger.account import (
+    ENDED,
     AccountState,
-    Status,
     decide_freeze,
     decide_limit_change,
     decide_refund_credit_balance,
@@ -126,6 +126,31 @@ def event_id(millis: int, name: str) -> str:
     stream and the event's place. Ids that mostly grow keep the store's unique index on
     them cheap to insert into, and the same command always gets the same ids."""
     return _event_id(_event_id_prefix(millis), name)
+
+
+def _moment_texts(moment: datetime) -> tuple[str, int]:
+    """``moment.isoformat()`` and ``int(moment.timestamp() * 1000)``, exactly.
+
+    Both cost a couple of microseconds on an aware datetime, and every command asks. A
+    whole-second moment is instead put together from what its day and UTC offset fix
+    (worked out the slow way once and kept) and its time of day."""
+    if moment.microsecond or moment.tzinfo is None:
+        return moment.isoformat(), int(moment.timestamp() * 1000)
+    key = (moment.year, moment.month, moment.day, moment.utcoffset())
+    day = _DAY_TEXTS.get(key)
+    seconds = (moment.hour * 60 + moment.minute) * 60 + moment.second
+    if day is None:
+        if len(_DAY_TEXTS) >= 64:
+            _DAY_TEXTS.clear()
+        text = moment.isoformat()
+        # "YYYY-MM-DDT", the offset after "HH:MM:SS", the day's first millisecond
+        day = _DAY_TEXTS[key] = (text[:11], text[19:],
+                                 int(moment.timestamp() * 1000) - seconds * 1000)
+    return (f"{day[0]}{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}{day[1]}",
+            day[2] + seconds * 1000)
+
+
+_DAY_TEXTS: dict[tuple[int, int, int, timedelta | None], tuple[str, str, int]] = {}
 
 
 def _event_id_prefix(millis: int) -> str:
@@ -280,8 +305,8 @@ class Ledger:
         if moment is not self._moment[0]:
             # Many commands see the same moment (close of business runs every account at
             # 23:59:59), so its two renderings are worked out once.
-            self._moment = (moment, moment.isoformat(),
-                            _event_id_prefix(int(moment.timestamp() * 1000)))
+            now, millis = _moment_texts(moment)
+            self._moment = (moment, now, _event_id_prefix(millis))
         _, now, id_prefix = self._moment
         writes = []
         for stream_id, events in decided.items():
@@ -752,7 +777,7 @@ def _split_repayment(states: Mapping[str, AccountState], repayment_id: str, amou
     order = AllocationOrder.DUE_DATE_FIRST
     first = True
     payable = {s: st for s, st in states.items()
-               if st.status not in (Status.CLOSED, Status.WRITTEN_OFF)}
+               if st.status not in ENDED}
     if not payable:
         raise AccountNotActive("none of the customer's accounts can take a repayment")
     states = payable

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from lendguard.events import Event
-from lendguard.ledger.account import AccountState, Status, accrue
+from lendguard.ledger.account import ENDED, AccountState, Status, accrue
 from lendguard.ledger.cash_loan import CashLoanState
 from lendguard.ledger.closure import Blocker, blockers
 from lendguard.ledger.credit_line import (
@@ -123,7 +123,7 @@ def calendar(accounts: Sequence[AccountHistory], on: date,
     items: list[DueItem] = []
     for history in accounts:
         state = history.state
-        if state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        if state.status in ENDED:
             continue
         if isinstance(state, CreditLineState):
             items += _line_calendar(state, on)
@@ -375,7 +375,7 @@ def assess(accounts: Sequence[AccountHistory], on: date, monthly_income: int | N
     due = calendar(accounts, on)
     obligations = round_half_up(Decimal(sum(i.amount for i in due)) / 3)
     uses = tuple(_utilisation(h.state) for h in accounts
-                 if h.state.status not in (Status.CLOSED, Status.WRITTEN_OFF))
+                 if h.state.status not in ENDED)
     dti = (Decimal(obligations) / Decimal(monthly_income)) if monthly_income else None
     found = _burden(obligations, dti) + signals(accounts, on, uses)
     grade = _grade(found)

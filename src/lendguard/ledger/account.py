@@ -47,6 +47,12 @@ class Status(StrEnum):
     WRITTEN_OFF = "written_off"
 
 
+# The statuses an account never leaves: ``state.status in ENDED`` (a tuple of the members
+# themselves, found by identity; spelling out ``Status.CLOSED`` goes through the enum's
+# attribute lookup, and decisions ask this for every account every day).
+ENDED: tuple[Status, ...] = (Status.CLOSED, Status.WRITTEN_OFF)
+
+
 
 
 def _limit_changed(state: AccountState, ev: LimitChanged) -> None:
@@ -241,7 +247,7 @@ class AccountState:
 
     def require_open(self) -> None:
         """Not closed and not written off (frozen accounts may still repay)."""
-        if self.status in (Status.CLOSED, Status.WRITTEN_OFF):
+        if self.status in ENDED:
             raise AccountNotActive(f"account {self.account_id} is {self.status.value}")
 
     def require_amount(self, amount: Money, what: str = "amount") -> int:
@@ -303,7 +309,7 @@ def credit_balance_payment(state: AccountState, prepared: tuple[list[Event], lis
                            order: AllocationOrder, on: date) -> list[Event]:
     """Pay what is owed from the credit balance: ``prepared`` is the product's postings to
     make first and what is then owed (its ``prepare_repayment``)."""
-    if state.credit_balance <= 0 or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if state.credit_balance <= 0 or state.status in ENDED:
         return []
     postings, owed = prepared
     slices, _ = allocate(state.credit_balance, owed, order)

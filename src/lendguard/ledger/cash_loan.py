@@ -34,8 +34,8 @@ from lendguard.errors import (
 from lendguard.events import Event
 from lendguard.ledger.account import (
     COMMON_HANDLERS,
+    ENDED,
     AccountState,
-    Status,
     accrue,
     credit_balance_payment,
     received,
@@ -604,7 +604,7 @@ def _billed(state: CashLoanState, on: date) -> tuple[dict[str, Loan], list[Event
 
 def decide_billing(state: CashLoanState, on: date) -> list[Event]:
     """Instalments falling due and, on a month's last day, interest and penalty accrued."""
-    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if not state.exists or state.status in ENDED:
         return []
     loans, events = _billed(state, on)
     if (on + timedelta(days=1)).day == 1:
@@ -626,7 +626,7 @@ def _ageing(state: CashLoanState, loans: dict[str, Loan], on: date) -> list[Even
 
 def decide_ageing(state: CashLoanState, on: date) -> list[Event]:
     """Days past due, the bucket, and write-off when they pass the product's limit."""
-    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if not state.exists or state.status in ENDED:
         return []
     return _ageing(state, {k: loan for k, loan in state.loans.items()
                            if not loan.is_repaid}, on)
@@ -635,7 +635,7 @@ def decide_ageing(state: CashLoanState, on: date) -> list[Event]:
 def decide_close_of_business(state: CashLoanState, on: date) -> list[Event]:
     """Billing and ageing in one decision; idempotent by state. (The service runs the two
     steps apart, with a credit balance applied between them.)"""
-    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if not state.exists or state.status in ENDED:
         return []
     loans, events = _billed(state, on)
     ageing = _ageing(state, loans, on)

@@ -29,8 +29,8 @@ from lendguard.errors import (
 from lendguard.events import Event
 from lendguard.ledger.account import (
     COMMON_HANDLERS,
+    ENDED,
     AccountState,
-    Status,
     accrue,
     credit_balance_payment,
     received,
@@ -806,7 +806,7 @@ def _statement(state: CreditLineState, statement_date: date) -> list[Event]:
 
 def decide_billing(state: CreditLineState, on: date) -> list[Event]:
     """The statement, on the statement day (or the first close after it)."""
-    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if not state.exists or state.status in ENDED:
         return []
     statement_date = statement_date_on_or_before(state.terms, on)
     if statement_date > state.opened_on and (
@@ -818,7 +818,7 @@ def decide_billing(state: CreditLineState, on: date) -> list[Event]:
 
 def decide_ageing(state: CreditLineState, on: date) -> list[Event]:
     """Days past due, the bucket, and write-off when they pass the product's limit."""
-    if not state.exists or state.status in (Status.CLOSED, Status.WRITTEN_OFF):
+    if not state.exists or state.status in ENDED:
         return []
     dpd = state.days_past_due(on)
     if is_write_off_due(dpd, state.terms.write_off_days):

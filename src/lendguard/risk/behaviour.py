@@ -45,7 +45,7 @@ import polars as pl
 from lendguard.errors import InvalidCommand, UnknownAccount
 from lendguard.events import Event
 from lendguard.health.report import LATE_NIGHT_HOURS, LOAN_FUNDED_REPAYMENT_DAYS
-from lendguard.ledger.account import AccountState, Status
+from lendguard.ledger.account import ENDED, AccountState, Status
 from lendguard.ledger.cash_loan import CashLoanState
 from lendguard.ledger.credit_line import CreditLineState
 from lendguard.ledger.events import (
@@ -330,7 +330,7 @@ class _Trail:
 
     def _in_use(self) -> tuple[int, int] | None:
         state = self.state
-        if state.status in (Status.CLOSED, Status.WRITTEN_OFF) or state.limit <= 0:
+        if state.status in ENDED or state.limit <= 0:
             return None
         return state.occupied(), state.limit
 
@@ -409,7 +409,7 @@ class _Trail:
         row: dict[str, Any] = {
             "customer_id": self.customer_id, "account_id": self.account_id,
             "kind": self.kind, "opened_on": state.opened_on,
-            "open": state.status not in (Status.CLOSED, Status.WRITTEN_OFF),
+            "open": state.status not in ENDED,
             "already_bad": state.status is Status.WRITTEN_OFF or state.bucket in _BAD_BUCKETS
             or dpd_now >= BAD_DAYS_PAST_DUE,
             "dpd_now": dpd_now,

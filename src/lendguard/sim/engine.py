@@ -57,7 +57,7 @@ import polars as pl
 from lendguard.clock import DEFAULT_TZ, FixedClock
 from lendguard.errors import LendguardError
 from lendguard.ledger import cash_loan, credit_line
-from lendguard.ledger.account import AccountState, Status
+from lendguard.ledger.account import ENDED, AccountState, Status
 from lendguard.ledger.cash_loan import CashLoanState
 from lendguard.ledger.credit_line import CreditLineState
 from lendguard.ledger.delinquency import bucket, days_past_due, is_write_off_due
@@ -708,7 +708,7 @@ def cob_needed(state: AccountState, day: date, agendas: dict[str, Agenda] | None
     on other days). A test checks that skipping the other days changes nothing in the
     log.
     """
-    if state.status in (Status.CLOSED, Status.WRITTEN_OFF) or state.version == 0:
+    if state.status in ENDED or state.version == 0:
         return False
     if state.credit_balance > 0:
         return True
