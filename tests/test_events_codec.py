@@ -9,6 +9,7 @@ type added later is covered without touching this file.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import types
 import typing
@@ -272,3 +273,40 @@ def test_a_statements_lines_are_left_out_only_for_folding() -> None:
     unfolded = {(name, field.name) for name, cls in registered_types().items()
                 for field in dataclasses.fields(cls) if field.metadata.get("folded") is False}
     assert unfolded == {("StatementIssued", "line_items")}
+
+
+@pytest.mark.parametrize("cls", sorted((c for c in registered_types().values()
+                                        if not hasattr(c, "__post_init__")),
+                                       key=lambda c: c.type_name),
+                         ids=lambda c: c.type_name)
+def test_an_event_is_built_as_its_dataclass_would_build_it(cls: type[Event]) -> None:
+    """Registered events get an ``__init__`` that stores through the slots' setters; it
+    must take the same parameters, in the same order, with the same defaults, and build
+    the same frozen value whether given by position or by name. (A class with a
+    ``__post_init__``, like the codec's own test event, keeps the dataclass's and is
+    not built here from placeholder values.)"""
+    fields = dataclasses.fields(cls)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    assert [p.default for p in parameters] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        for f in fields]
+    values = [f"value of {f.name}" for f in fields]
+    by_position = cls(*values)
+    by_name = cls(**{f.name: v for f, v in zip(fields, values, strict=True)})
+    assert by_position == by_name
+    assert [getattr(by_position, f.name) for f in fields] == values
+    assert dataclasses.replace(by_position, **{fields[0].name: "other"}) != by_position
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(by_position, fields[0].name, "changed")
+    required = [f for f in fields if f.default is dataclasses.MISSING]
+    if required:
+        with pytest.raises(TypeError):
+            cls(*values[:len(required) - 1])
+
+
+def test_the_ledger_events_store_through_their_slots() -> None:
+    ledger_events = [c for c in registered_types().values()
+                     if c.__module__ == "lendguard.ledger.events"]
+    assert ledger_events
+    assert all(getattr(c.__init__, "_sets_every_slot", False) for c in ledger_events)

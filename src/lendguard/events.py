@@ -76,6 +76,9 @@ def event(type_name: str, version: int = 1) -> Callable[[E], E]:
             raise ValueError(f"event type name {type_name!r} registered twice")
         cls.type_name = type_name
         cls.schema_version = version
+        if _built_like_its_init(cls) and all(
+                f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls)):
+            cls.__init__ = _slot_setting_init(cls)  # type: ignore[method-assign]
         _REGISTRY[type_name] = cls
         _PAYLOAD_DECODERS.clear()
         return cls
@@ -289,11 +292,36 @@ def _decoding(cls: type[Any], namespace: dict[str, Any], for_folding: bool = Fal
     return [*lines, "return instance"]
 
 
+def _slot_setting_init(cls: type[Any]) -> Callable[..., None]:
+    """``cls.__init__`` as dataclasses writes it for a frozen class (same parameters,
+    names, order and defaults), but storing each field through its slot's own setter
+    instead of ``object.__setattr__`` by name: every decision builds its events, and the
+    simulator makes millions."""
+    namespace: dict[str, Any] = {}
+    parameters, lines = ["self"], []
+    for n, f in enumerate(dataclasses.fields(cls)):
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_default{n}"] = f.default
+            parameters.append(f"{f.name}=_default{n}")
+        else:
+            parameters.append(f.name)
+        namespace[f"_set{n}"] = cls.__dict__[f.name].__set__
+        lines.append(f"_set{n}(self, {f.name})")
+    source = (f"def __init__({', '.join(parameters)}):\n"
+              + "".join(f"    {line}\n" for line in lines or ["pass"]))
+    exec(compile(source, f"<lendguard __init__ for {cls.__qualname__}>", "exec"), namespace)
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init._sets_every_slot = True  # type: ignore[attr-defined]  # see _built_like_its_init
+    return init
+
+
 def _built_like_its_init(cls: type[Any]) -> bool:
     """Whether setting every slot is exactly what constructing ``cls`` does."""
     init = cls.__dict__.get("__init__")
     generated = init is not None and getattr(init, "__code__", None) is not None \
-        and init.__code__.co_filename == "<string>"  # dataclasses compiles its methods
+        and (init.__code__.co_filename == "<string>"  # dataclasses compiles its methods
+             or getattr(init, "_sets_every_slot", False))  # or ours did, for an event
     fields = [f.name for f in dataclasses.fields(cls)]
     return (
         generated
