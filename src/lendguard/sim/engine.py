@@ -335,19 +335,9 @@ class BlockSimulation:
         business (from the month's budget; a defaulted borrower's debit fails)."""
         if b.defaulted_on is not None:
             return False
-        loan = b.loan_state  # _agenda(_loan(b)), inlined: asked every day of every loan
-        assert loan is not None, "only a borrower with a loan limit has loans"
-        agenda = self.agendas.get(loan.account_id)
-        if agenda is None or agenda.version != loan.version:
-            agenda = self._agenda(loan)
+        agenda = kept_agenda(self.agendas, _loan(b))
         return bool(agenda.unpaid_due_dates) or (agenda.next_due is not None
                                                  and agenda.next_due <= day)
-
-    def _agenda(self, state: AccountState) -> Agenda:
-        agenda = self.agendas.get(state.account_id)
-        if agenda is None or agenda.version != state.version:
-            agenda = self.agendas[state.account_id] = agenda_of(state)
-        return agenda
 
     def _purchases(self, b: Borrower, day: date, today: int
                    ) -> list[tuple[float, int, str, str]]:
@@ -601,7 +591,7 @@ class BlockSimulation:
         if b.ninety_dpd_on is not None:
             return
         if state.status == Status.WRITTEN_OFF or days_past_due(
-                self._agenda(state).oldest_unpaid_due, day) >= 90:
+                kept_agenda(self.agendas, state).oldest_unpaid_due, day) >= 90:
             b.ninety_dpd_on = day
 
     def _plan_statement(self, b: Borrower, line: CreditLineState, day: date) -> None:
@@ -693,6 +683,15 @@ def agenda_of(state: AccountState) -> Agenda:
     raise TypeError(f"no agenda for {type(state).__name__}")
 
 
+def kept_agenda(agendas: dict[str, Agenda], state: AccountState) -> Agenda:
+    """The state's ``Agenda`` from ``agendas`` if it was read at this version, else read
+    afresh and kept there."""
+    agenda = agendas.get(state.account_id)
+    if agenda is None or agenda.version != state.version:
+        agenda = agendas[state.account_id] = agenda_of(state)
+    return agenda
+
+
 def cob_needed(state: AccountState, day: date, agendas: dict[str, Agenda] | None = None
                ) -> bool:
     """Whether close of business has anything to do for this account on ``day``
@@ -718,11 +717,7 @@ def cob_needed(state: AccountState, day: date, agendas: dict[str, Agenda] | None
             return True
         if yesterday.day != state.terms.due_day:
             return False
-    agenda = agendas.get(state.account_id) if agendas is not None else None
-    if agenda is None or agenda.version != state.version:
-        agenda = agenda_of(state)
-        if agendas is not None:
-            agendas[state.account_id] = agenda
+    agenda = agenda_of(state) if agendas is None else kept_agenda(agendas, state)
     if state.bucket != "M0":
         dpd = days_past_due(agenda.oldest_unpaid_due, day)
         if bucket(dpd) != state.bucket or is_write_off_due(dpd, _write_off_days(state)):
