@@ -12,6 +12,7 @@ from lendguard.risk.selection import (
     forward_stepwise,
     select_features,
     variance_inflation,
+    woe_parameters,
 )
 
 
@@ -70,11 +71,12 @@ def test_variance_inflation_of_independent_columns_is_one() -> None:
 
 def test_forward_stepwise_adds_what_lowers_the_bic() -> None:
     columns, y = data()
-    woe, _ = fitted(columns, y)
+    woe, binnings = fitted(columns, y)
     names = ["noise", "medium", "strong"]
     selection = Selection(list(names))
     index = {name: list(columns).index(name) for name in names}
-    forward_stepwise(selection, woe, y, index, max_features=5)
+    forward_stepwise(selection, woe, y, index, max_features=5,
+                     parameters={name: woe_parameters(binnings[name]) for name in names})
     assert set(selection.kept) == {"strong", "medium"}
     assert "BIC" in selection.dropped["noise"]
 
@@ -90,12 +92,13 @@ def test_under_the_sign_rule_stepwise_never_adds_a_feature_that_helps_only_backw
     p = 1 / (1 + np.exp(-(-2.5 + 1.5 * strong - 0.6 * suppressor + 0.5 * medium)))
     y = (rng.random(20_000) < p).astype(np.int64)
     columns = {"strong": strong, "suppressor": suppressor, "medium": medium}
-    woe, _ = fitted(columns, y)
+    woe, binnings = fitted(columns, y)
     index = {name: i for i, name in enumerate(columns)}
+    parameters = {name: woe_parameters(binnings[name]) for name in columns}
     chosen = {}
     for sign_rule in (False, True):
         selection = Selection(list(columns))
-        forward_stepwise(selection, woe, y, index, 5, sign_rule=sign_rule)
+        forward_stepwise(selection, woe, y, index, 5, sign_rule, parameters)
         chosen[sign_rule] = set(selection.kept)
     assert chosen[False] == {"strong", "suppressor", "medium"}
     assert chosen[True] == {"strong", "medium"}

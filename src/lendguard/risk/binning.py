@@ -9,7 +9,10 @@ in between works on the grid's counts (a few hundred numbers, with running sums 
 run of cells costs two look-ups), never on the rows:
 
 1. pre-bins: a best-first split of the grid, like a shallow decision tree (gini gain,
-   each side at least ``min_prebin_size`` of the rows), up to ``max_prebins``;
+   each side at least ``min_prebin_size`` of the rows), up to ``max_prebins``. The
+   sizes follow the rows' support (``BinningOptions.resolved``): the customary 5% pre-bins
+   and 2% bins where defaulters are few, down to 0.5% where a bin that small still holds
+   enough of them (a million applications);
 2. the trend: pool-adjacent-violators on the default rate (ascending, descending; a peak
    or a valley is the best turning point of one of each), ``auto`` keeps the trend with
    the highest IV (a peak or valley wins only when its turn adds information);
@@ -18,6 +21,9 @@ run of cells costs two look-ups), never on the rows:
    until at most ``max_bins`` remain. Merging neighbours never breaks the trend.
 
 Missing values and each named special value get bins of their own, outside the trend.
+Each binning also carries an honest p-value of "the default rate does not depend on this
+feature" (``association_p_value``, on cells placed before the target is looked at), which
+the selection's "low IV but significant" rule reads.
 ``method="optbinning"`` finds the cut points with optbinning instead (for comparison; it
 is a development dependency), after which the statistics are computed here the same way.
 
@@ -30,7 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -67,20 +73,61 @@ class BinningOptions:
       method: ``lendguard`` (ours, vectorised) or ``optbinning``.
       max_prebins: pre-bins the trend and merging start from.
       min_prebin_size: smallest pre-bin, as a share of the regular (not missing, not
-        special) rows.
-      min_bin_size: smallest final bin, as a share of the regular rows.
+        special) rows; ``None`` (the default): as fine as the rows support (see below).
+      min_bin_size: smallest final bin, as a share of the regular rows; ``None``: as fine
+        as the rows support.
       max_bins: most regular bins a feature keeps.
-      grid_size: quantiles in the fine grid the pre-bins are cut from.
+      grid_size: quantiles in the fine grid the pre-bins are cut from; ``None``: enough
+        for the smallest pre-bin (100, or 200 for pre-bins of 0.5%).
+      prebin_support, bin_support: with ``min_prebin_size`` (``min_bin_size``) left
+        ``None``, a bin must hold enough rows to expect this many of the rarer outcome
+        (defaulters, usually) in it. The share that gives is kept between the customary
+        5% (2% for final bins) and 0.5%: a thousand applications at a 30% default rate
+        get the customary bins, a million at 3.5% bins of 0.5%, which find the finer
+        structure such a sample shows (on the benchmark's million simulated
+        applications, +0.002 AUC on held-out rows) without bins too small to review.
       woe_prior: pseudo-rows at the overall default rate added to each bin's WOE.
     """
 
     method: str = "lendguard"
-    max_prebins: int = 20
-    min_prebin_size: float = 0.05
-    min_bin_size: float = 0.02
-    max_bins: int = 10
-    grid_size: int = 100
+    max_prebins: int = 100
+    min_prebin_size: float | None = None
+    min_bin_size: float | None = None
+    max_bins: int = 20
+    grid_size: int | None = None
+    prebin_support: float = 15.0
+    bin_support: float = 6.0
     woe_prior: float = 0.0
+
+    def resolved(self, rows: float, events: float) -> Resolution:
+        """The concrete sizes for a feature with ``rows`` regular rows, ``events`` of
+        them defaulters."""
+        rarer = min(events, rows - events)
+
+        def share(asked: float | None, support: float, coarsest: float) -> float:
+            if asked is not None:
+                return asked
+            needed = support / rarer if rarer > 0 else coarsest
+            return min(coarsest, max(FINEST_SHARE, needed))
+
+        prebin = share(self.min_prebin_size, self.prebin_support, CUSTOMARY_PREBIN_SHARE)
+        final = share(self.min_bin_size, self.bin_support, CUSTOMARY_BIN_SHARE)
+        grid = self.grid_size or max(100, math.ceil(1.0 / prebin - 1e-9))
+        return Resolution(prebin, final, grid)
+
+
+CUSTOMARY_PREBIN_SHARE = 0.05   # optbinning's default too
+CUSTOMARY_BIN_SHARE = 0.02
+FINEST_SHARE = 0.005
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The sizes one feature is binned with: shares of its regular rows and the grid."""
+
+    min_prebin_size: float
+    min_bin_size: float
+    grid_size: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +165,10 @@ class FeatureBinning:
       groups: categorical values of each regular bin.
       specials: the special values, each with its label, in bin order.
       bins: statistics of every bin: regular, then specials, then missing.
+      association_p_value: how likely the default rate would vary across the feature's
+        values as much as it did in the training rows if it did not depend on the
+        feature at all (``association_p_value``); NaN for a binning not fitted here
+        (read from an artefact), which the selection then judges on its bins.
     """
 
     name: str
@@ -127,6 +178,7 @@ class FeatureBinning:
     groups: tuple[tuple[str, ...], ...]
     specials: tuple[tuple[SpecialValue, str], ...]
     bins: tuple[BinStats, ...]
+    association_p_value: float = field(default=math.nan, compare=False)
 
     @property
     def n_regular(self) -> int:
@@ -247,6 +299,40 @@ def trend_p_value(binning: FeatureBinning) -> float:
     return float(chi2.sf(_g_of(events, totals), len(regular) - 1))
 
 
+ASSOCIATION_CELLS = 10
+
+
+def association_p_value(events: FloatArray, totals: FloatArray, outside_events: Sequence[float],
+                        outside_totals: Sequence[float], cells: int | None = ASSOCIATION_CELLS
+                        ) -> float:
+    """The p-value of a likelihood-ratio (G) test that the default rate does not depend on
+    the feature, on cells placed without looking at the target: consecutive runs of the
+    quantile grid's cells (``events``, ``totals``) making ``cells`` groups of about equal
+    rows (``cells=None``: each of ``events`` on its own, as a categorical feature's
+    categories),
+    each special value, and the missing rows.
+
+    A test on the fitted bins would be liberal: they sit where this sample's rates differ
+    most, and a pure-noise feature binned finely passes it at 1% far more often than once
+    in a hundred. Cells fixed before the target is looked at give an honest p-value, so a
+    filter that keeps a feature of low IV "because it is significant" keeps noise at the
+    rate it says."""
+    n = float(totals.sum())
+    grouped_events, grouped_totals = events, totals
+    if cells is not None and totals.size and n > 0:
+        before = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
+        group = np.minimum((before * cells / n).astype(np.int64), cells - 1)
+        grouped_events = np.bincount(group, events, cells).astype(np.float64)
+        grouped_totals = np.bincount(group, totals, cells).astype(np.float64)
+    e = np.concatenate([grouped_events, np.asarray(outside_events, dtype=np.float64)])
+    t = np.concatenate([grouped_totals, np.asarray(outside_totals, dtype=np.float64)])
+    occupied = t > 0
+    e, t = e[occupied], t[occupied]
+    if e.size < 2 or e.sum() in (0.0, t.sum()):
+        return 1.0
+    return float(chi2.sf(_g_of(e, t), e.size - 1))
+
+
 def with_woe_prior(binning: FeatureBinning, prior: float) -> FeatureBinning:
     """The same bins with WOE and IV recomputed from their counts under ``prior``."""
     events = np.array([b.events for b in binning.bins], dtype=np.float64)
@@ -255,8 +341,7 @@ def with_woe_prior(binning: FeatureBinning, prior: float) -> FeatureBinning:
     woe, iv = _woe_iv(events, totals, all_events, float(totals.sum()) - all_events, prior)
     bins = tuple(BinStats(b.label, b.count, b.events, b.non_events, float(w), float(v))
                  for b, w, v in zip(binning.bins, woe, iv, strict=True))
-    return FeatureBinning(binning.name, binning.kind, binning.trend, binning.splits,
-                          binning.groups, binning.specials, bins)
+    return replace(binning, bins=bins)
 
 
 # ---------------------------------------------------------------------------- pre-binning
@@ -586,13 +671,17 @@ def _fit_numeric(feature: Feature, x: FloatArray, defaulters: IntArray,
                                                               specials)
     trend, splits = feature.trend, []
     events = totals = np.zeros(1)
+    p_value = association_p_value(events, totals, outside_events, outside_totals)
     if regular.size:
-        cuts, grid = _grid(regular, regular_defaulters, options.grid_size)
-        trend, final = _numeric_blocks(grid, feature.trend, options, regular.size)
+        sizes = options.resolved(regular.size, regular_defaulters.size)
+        cuts, grid = _grid(regular, regular_defaulters, sizes.grid_size)
+        p_value = association_p_value(grid.events, grid.totals, outside_events,
+                                      outside_totals)
+        trend, final = _numeric_blocks(grid, feature.trend, options, sizes, regular.size)
         splits = [float(cuts[start - 1]) for start, _ in final[1:]]
         events, totals = grid.block_counts(final)
     shell = FeatureBinning(feature.name, feature.kind, trend, tuple(splits), (),
-                           _special_labels(feature), ())
+                           _special_labels(feature), (), p_value)
     return _from_counts(shell, np.concatenate([events, outside_events]),
                         np.concatenate([totals, outside_totals]), options.woe_prior)
 
@@ -613,10 +702,10 @@ def _outside_and_regular(ordered: FloatArray,
     return [*counts, float(ordered.size - end)], regular
 
 
-def _numeric_blocks(grid: _Grid, trend: str, options: BinningOptions,
+def _numeric_blocks(grid: _Grid, trend: str, options: BinningOptions, sizes: Resolution,
                     rows: int) -> tuple[str, list[Block]]:
-    blocks = _tree_prebins(grid, options.max_prebins, options.min_prebin_size * rows)
-    min_count = options.min_bin_size * rows
+    blocks = _tree_prebins(grid, options.max_prebins, sizes.min_prebin_size * rows)
+    min_count = sizes.min_bin_size * rows
 
     def finish(shaped: list[Block]) -> list[Block]:
         small = _merge_small(grid, shaped, min_count)
@@ -637,15 +726,19 @@ def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
     grid = _Grid.of(np.array([counts[v][0] for v in regular], dtype=np.float64),
                     np.array([counts[v][1] for v in regular], dtype=np.float64))
     blocks = _pava(grid, [(i, i + 1) for i in range(len(regular))], ascending=True)
-    blocks = _merge_small(grid, blocks, options.min_bin_size * grid.totals.sum())
+    rows = float(grid.totals.sum())
+    sizes = options.resolved(rows, float(grid.events.sum()))
+    blocks = _merge_small(grid, blocks, sizes.min_bin_size * rows)
     blocks = _merge_to_max(grid, blocks, options.max_bins)
     groups = tuple(tuple(regular[a:b]) for a, b in blocks)
     outside = [counts.get(v, (0.0, 0.0)) for v in [*specials, None]]
     events, totals = grid.block_counts(blocks)
     all_events = [*events.tolist(), *(e for e, _ in outside)]
     all_totals = [*totals.tolist(), *(n for _, n in outside)]
+    p_value = association_p_value(grid.events, grid.totals, [e for e, _ in outside],
+                                  [n for _, n in outside], cells=None)
     shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
-                           _special_labels(feature), ())
+                           _special_labels(feature), (), p_value)
     return _from_counts(shell, np.array(all_events), np.array(all_totals), options.woe_prior)
 
 
@@ -666,7 +759,10 @@ def _fit_with_optbinning(feature: Feature, values: Values, y: IntArray,
                   if regular_values.size else ())
         shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
                                _special_labels(feature), ())
-    return _with_stats(shell, values, y, options.woe_prior)
+    # The association test does not depend on where the bins are: ours gives it.
+    ours = fit_feature(feature, values, y, replace(options, method="lendguard"))
+    return replace(_with_stats(shell, values, y, options.woe_prior),
+                   association_p_value=ours.association_p_value)
 
 
 def _with_stats(shell: FeatureBinning, values: Values,
@@ -685,8 +781,7 @@ def _from_counts(shell: FeatureBinning, events: FloatArray, totals: FloatArray,
     bins = tuple(BinStats(labels[i], int(totals[i]), int(events[i]),
                           int(totals[i] - events[i]), float(woe[i]), float(iv[i]))
                  for i in range(len(labels)))
-    return FeatureBinning(shell.name, shell.kind, shell.trend, shell.splits, shell.groups,
-                          shell.specials, bins)
+    return replace(shell, bins=bins)
 
 
 def _bin_labels(binning: FeatureBinning) -> list[str]:
@@ -713,9 +808,7 @@ def _optbinning_splits(x: FloatArray, y: IntArray, feature: Feature,
 
     trend = feature.trend
     model = OptimalBinning(name=feature.name, dtype="numerical", monotonic_trend=trend,
-                           max_n_prebins=options.max_prebins,
-                           min_prebin_size=options.min_prebin_size,
-                           min_bin_size=options.min_bin_size, max_n_bins=options.max_bins)
+                           **_optbinning_sizes(options, y))
     model.fit(x, y)
     splits = [float(s) for s in model.splits]
     return _observed_trend(x, y, splits, feature.trend), splits
@@ -735,14 +828,19 @@ def _observed_trend(x: FloatArray, y: IntArray, splits: list[float], asked: str)
     return "peak" if steps[0] > 0 else "valley"
 
 
+def _optbinning_sizes(options: BinningOptions, y: IntArray) -> dict[str, Any]:
+    """optbinning's size arguments for rows with target ``y``, resolved as ours are."""
+    sizes = options.resolved(float(y.size), float(y.sum()))
+    return {"max_n_prebins": options.max_prebins, "min_prebin_size": sizes.min_prebin_size,
+            "min_bin_size": sizes.min_bin_size, "max_n_bins": options.max_bins}
+
+
 def _optbinning_groups(values: ObjectArray, y: IntArray, feature: Feature,
                        options: BinningOptions) -> tuple[tuple[str, ...], ...]:
     from optbinning import OptimalBinning
 
     model = OptimalBinning(name=feature.name, dtype="categorical",
-                           max_n_prebins=options.max_prebins,
-                           min_prebin_size=options.min_prebin_size,
-                           min_bin_size=options.min_bin_size, max_n_bins=options.max_bins)
+                           **_optbinning_sizes(options, y))
     model.fit(values.astype(str), y)
     return tuple(tuple(str(v) for v in group) for group in model.splits)
 

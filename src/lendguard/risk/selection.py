@@ -86,7 +86,8 @@ def select_features(woe: FloatArray, y: IntArray, names: Sequence[str],
     correlation_filter(selection, woe, columns, binnings, options.max_correlation)
     vif_filter(selection, woe, columns, options.max_vif)
     if options.stepwise:
-        forward_stepwise(selection, woe, y, columns, options.max_features, sign_rule)
+        forward_stepwise(selection, woe, y, columns, options.max_features, sign_rule,
+                         {name: woe_parameters(binnings[name]) for name in selection.kept})
     else:
         for name in _by_iv(selection.kept, binnings)[options.max_features:]:
             selection.drop(name, f"beyond the {options.max_features} features with most IV")
@@ -131,7 +132,11 @@ def iv_filter(selection: Selection, binnings: Mapping[str, FeatureBinning],
 
 
 def bins_p_value(binning: FeatureBinning) -> float:
-    """The p-value of a likelihood-ratio (G) test that the default rate differs by bin."""
+    """The p-value of a likelihood-ratio (G) test that the default rate does not differ
+    with the feature: the binning's own (``association_p_value``, on cells placed before
+    the target was looked at), or for a binning read from an artefact, on its bins."""
+    if not math.isnan(binning.association_p_value):
+        return binning.association_p_value
     bins = [b for b in binning.bins if b.count > 0]
     events = sum(b.events for b in bins)
     total = sum(b.count for b in bins)
@@ -197,18 +202,24 @@ def variance_inflation(matrix: FloatArray) -> FloatArray:
 
 def forward_stepwise(selection: Selection, woe: FloatArray, y: IntArray,
                      columns: Mapping[str, int], max_features: int,
-                     sign_rule: bool = True) -> None:
+                     sign_rule: bool = True,
+                     parameters: Mapping[str, int] | None = None) -> None:
     """Add, one at a time, the feature that lowers the BIC most; stop when none does.
 
     BIC rather than AIC: the WOE was learnt from these same rows, so every feature looks
-    a little better than it is, and AIC's small penalty lets noise in. Under
-    ``sign_rule`` each model is fitted with every coefficient at most 0: a candidate the
-    bound holds at 0 leaves the likelihood as it was and only adds to the penalty."""
+    a little better than it is, and AIC's small penalty lets noise in. For the same
+    reason a feature's penalty counts what was learnt for it: ``parameters`` (from
+    ``woe_parameters``: its bins' WOE values, as many as a model with a dummy per bin
+    would fit; 1 when not given). Under ``sign_rule`` each model is fitted with every
+    coefficient at most 0: a candidate the bound holds at 0 leaves the likelihood as it
+    was and only adds to the penalty."""
     chosen: list[str] = []
-    best_bic = _bic(np.empty((len(y), 0)), y)
+    cost = {name: 1 if parameters is None else parameters[name] for name in selection.kept}
+    best_bic = _bic(np.empty((len(y), 0)), y, 0)
     while len(chosen) < max_features:
         candidates = [n for n in selection.kept if n not in chosen]
-        scored = [(_bic(woe[:, [columns[n] for n in [*chosen, c]]], y, sign_rule), c)
+        scored = [(_bic(woe[:, [columns[n] for n in [*chosen, c]]], y,
+                        sum(cost[n] for n in [*chosen, c]), sign_rule), c)
                   for c in candidates]
         if not scored:
             break
@@ -222,7 +233,13 @@ def forward_stepwise(selection: Selection, woe: FloatArray, y: IntArray,
             selection.drop(name, "not chosen by forward stepwise selection (BIC)")
 
 
-def _bic(matrix: FloatArray, y: IntArray, sign_rule: bool = False) -> float:
+def woe_parameters(binning: FeatureBinning) -> int:
+    """What fitting a feature's WOE learnt from the rows: one value per occupied bin, less
+    one (a model with a dummy per bin and an intercept has as many), at least 1."""
+    return max(1, sum(1 for b in binning.bins if b.count > 0) - 1)
+
+
+def _bic(matrix: FloatArray, y: IntArray, parameters: int, sign_rule: bool = False) -> float:
     rate = float(np.clip(y.mean(), 1e-12, 1 - 1e-12))
     if matrix.shape[1] == 0:
         p = np.full(len(y), rate)
@@ -232,4 +249,4 @@ def _bic(matrix: FloatArray, y: IntArray, sign_rule: bool = False) -> float:
         p = model.predict_proba(matrix)[:, 1]
     p = np.clip(p, 1e-12, 1 - 1e-12)
     log_likelihood = float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return float(math.log(len(y)) * (matrix.shape[1] + 1) - 2 * log_likelihood)
+    return float(math.log(len(y)) * (parameters + 1) - 2 * log_likelihood)
