@@ -95,6 +95,13 @@ def test_the_json_round_trips_and_agrees_with_the_measures(full_report: Validati
     assert set(data["stability"]["csi"]) == {"age", "monthly_income", "channel"}
     swap = data["samples"]["2026-Q1 <later>"]["swap_set"]
     assert swap["swap_in"]["count"] == swap["swap_out"]["count"]
+    paired = development["auc_comparison"]
+    assert paired["difference"]["value"] == pytest.approx(
+        development["challenger_discrimination"]["auc"]["value"]
+        - development["discrimination"]["auc"]["value"])
+    difference = paired["difference"]
+    assert difference["low"] < difference["value"] < difference["high"]
+    assert "DeLong's test of" in report.html_path.read_text(encoding="utf-8")
     assert data["summary"]["overall"] == report.overall
     assert data["challenger"] == "LightGBM v1"
     assert len(development["fingerprint"]) == 64

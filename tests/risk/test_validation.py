@@ -17,6 +17,7 @@ from lendguard.errors import InvalidValidationInput
 from lendguard.risk.validation import (
     PSI_EPSILON,
     calibration,
+    compare_auc,
     csi,
     discrimination,
     gains_table,
@@ -405,3 +406,48 @@ def test_calibration_refuses_pds_outside_zero_one_and_too_few_groups() -> None:
 def test_swap_set_refuses_a_cutoff_outside_zero_one() -> None:
     with pytest.raises(InvalidValidationInput, match="cutoff_rate"):
         swap_set([0, 1], [1, 2], [1, 2], 1.0)
+
+
+# ---------------------------------------------------------------- champion against challenger AUC
+
+
+def test_delong_matches_sklearn_aucs_and_a_paired_bootstrap() -> None:
+    rng = np.random.default_rng(8)
+    y, a = sample(4000, 0.8, seed=8)
+    b = a + rng.normal(scale=0.7, size=a.size)      # a noisier copy: correlated, worse
+    result = compare_auc(y, a, b, a_higher_is_riskier=True, b_higher_is_riskier=True)
+    assert result.auc_a == pytest.approx(roc_auc_score(y, a), abs=1e-12)
+    assert result.auc_b == pytest.approx(roc_auc_score(y, b), abs=1e-12)
+    assert result.difference.value == pytest.approx(result.auc_b - result.auc_a)
+    draws = []
+    for _ in range(400):
+        rows = rng.integers(0, y.size, y.size)
+        draws.append(roc_auc_score(y[rows], b[rows]) - roc_auc_score(y[rows], a[rows]))
+    half_width = (result.difference.high - result.difference.low) / 2
+    assert half_width / 1.96 == pytest.approx(np.std(draws), rel=0.15)
+    assert result.difference.high < 0 and result.p_value < 0.05
+    # separately, the two intervals overlap: only the paired test sees the difference
+    assert abs(result.difference.value) < 2 * 1.96 * math.sqrt(
+        result.auc_a * (1 - result.auc_a) / (0.2 * y.size))
+
+
+def test_delong_reads_orientation_and_finds_no_difference_in_the_same_ranking() -> None:
+    y, risk = sample(2000, 0.5, seed=9)
+    points = 600 - 20 * risk                         # a scorecard's reading: higher is safer
+    same = compare_auc(y, risk, np.exp(risk), a_higher_is_riskier=True,
+                       b_higher_is_riskier=True)
+    assert same.difference.value == 0 and same.p_value == 1.0
+    flipped = compare_auc(y, risk, points, a_higher_is_riskier=True)
+    assert flipped.auc_a == pytest.approx(flipped.auc_b) and flipped.p_value == 1.0
+    random = np.random.default_rng(9).random(y.size)
+    versus_random = compare_auc(y, random, points)
+    assert versus_random.auc_b > 0.6 and versus_random.p_value < 1e-6
+
+
+def test_delong_names_bad_input() -> None:
+    with pytest.raises(InvalidValidationInput) as error:
+        compare_auc([0, 1, 0], [0.1, 0.2], [0.3, 0.4, 0.5], confidence=1.5)
+    text = str(error.value)
+    assert "score_a" in text and "confidence" in text
+    with pytest.raises(InvalidValidationInput, match="2 bads"):
+        compare_auc([0, 0, 0, 1], [1, 2, 3, 4], [1, 2, 3, 4])

@@ -37,6 +37,7 @@ from lendguard.errors import InvalidValidationInput
 from lendguard.risk.validation import (
     PSI_SHIFTED,
     PSI_STABLE,
+    AucComparison,
     Calibration,
     Discrimination,
     Floats,
@@ -47,6 +48,7 @@ from lendguard.risk.validation import (
     Stability,
     SwapSet,
     calibration,
+    compare_auc,
     csi,
     discrimination,
     gains_table,
@@ -176,6 +178,7 @@ class _Measured:
     challenger: Discrimination | None
     challenger_roc: RocCurve | None
     swap: SwapSet | None
+    auc_test: AucComparison | None
 
 
 def write_report(out_dir: Path | str, development: ScoredSample,
@@ -270,7 +273,7 @@ def _measure(sample: ScoredSample, settings: _Settings) -> _Measured:
     pd = sample.pd
     calibrated = None if pd is None else problems.of(
         lambda: calibration(y, pd, groups=settings.groups))
-    challenger = challenger_roc = swap = None
+    challenger = challenger_roc = swap = auc_test = None
     if sample.challenger_score is not None:
         challenger_score = sample.challenger_score
         challenger = problems.of(lambda: discrimination(
@@ -283,6 +286,9 @@ def _measure(sample: ScoredSample, settings: _Settings) -> _Measured:
                 y, score, challenger_score, settings.swap_cutoff_rate,
                 champion_higher_is_riskier=riskier,
                 challenger_higher_is_riskier=challenger_riskier))
+            auc_test = problems.of(lambda: compare_auc(
+                y, score, challenger_score, a_higher_is_riskier=riskier,
+                b_higher_is_riskier=challenger_riskier))
     if result is None or problems.found:
         raise InvalidValidationInput(problems.found)
     return _Measured(
@@ -290,7 +296,7 @@ def _measure(sample: ScoredSample, settings: _Settings) -> _Measured:
         roc=roc_curve(y, score, higher_is_riskier=riskier), ks=ks_curve(y, score),
         gains=gains_table(y, score, settings.groups, higher_is_riskier=riskier),
         calibration=calibrated, challenger=challenger, challenger_roc=challenger_roc,
-        swap=swap)
+        swap=swap, auc_test=auc_test)
 
 
 class _Problems:
@@ -430,6 +436,7 @@ def _sample_data(m: _Measured, distribution: ScoreDistribution) -> dict[str, Jso
         "gains": _jsonable(m.gains),
         "score_distribution": _jsonable(distribution),
         "swap_set": _jsonable(m.swap),
+        "auc_comparison": _jsonable(m.auc_test),
     }
 
 
@@ -883,6 +890,16 @@ its swap-outs: it approves the same number of people with fewer bads.</div>
 <td class="n">{{ cell.bads | num }}</td><td class="n">{{ cell.bad_rate | pct(2) }}</td></tr>
 {% endfor %}
 </table>
+{% if s.auc_comparison %}
+{% set a = s.auc_comparison %}
+<p>AUC of {{ data.challenger }} − {{ data.model }} on these same rows:
+{{ a.difference.value | num(4) }} ({{ a.difference.confidence | pct(0) }} interval
+{{ a.difference.low | num(4) }} to {{ a.difference.high | num(4) }}; DeLong's test of
+equal AUCs, p = {{ a.p_value | num }}).
+The two models scored the same borrowers, so this paired interval is much narrower than
+the two separate ones above: an interval that holds 0 means the data cannot tell the
+two models' ranking apart.</p>
+{% endif %}
 {% else %}
 <p>{{ name }}: not assessed, no challenger score was given for this sample.</p>
 {% endif %}
