@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
+import pytest
+from scipy.stats import chi2_contingency
 
 from lendguard.risk.binning import FeatureBinning, fit_feature
 from lendguard.risk.features import Feature, Kind
 from lendguard.risk.selection import (
     Selection,
     SelectionOptions,
+    bins_p_value,
     forward_stepwise,
     select_features,
     variance_inflation,
@@ -102,3 +108,14 @@ def test_under_the_sign_rule_stepwise_never_adds_a_feature_that_helps_only_backw
         chosen[sign_rule] = set(selection.kept)
     assert chosen[False] == {"strong", "suppressor", "medium"}
     assert chosen[True] == {"strong", "medium"}
+
+
+def test_a_binning_read_from_an_artefact_is_judged_by_a_g_test_on_its_bins() -> None:
+    columns, y = data()
+    binning = fit_feature(Feature("medium", Kind.NUMERIC), columns["medium"], y)
+    loaded = replace(binning, association_p_value=math.nan)   # artefacts do not keep it
+    occupied = [b for b in loaded.bins if b.count > 0]
+    table = np.array([[b.events, b.non_events] for b in occupied])
+    expected = chi2_contingency(table, correction=False, lambda_="log-likelihood").pvalue
+    assert bins_p_value(loaded) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    assert bins_p_value(binning) == binning.association_p_value

@@ -19,9 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import chi2
 
-from lendguard.risk.binning import FeatureBinning
+from lendguard.risk.binning import FeatureBinning, association_p_value
 from lendguard.risk.features import FloatArray, IntArray
 from lendguard.risk.logistic import NewtonLogistic
 
@@ -137,19 +136,9 @@ def bins_p_value(binning: FeatureBinning) -> float:
     the target was looked at), or for a binning read from an artefact, on its bins."""
     if not math.isnan(binning.association_p_value):
         return binning.association_p_value
-    bins = [b for b in binning.bins if b.count > 0]
-    events = sum(b.events for b in bins)
-    total = sum(b.count for b in bins)
-    if len(bins) < 2 or events in (0, total):
-        return 1.0
-    rate = events / total
-    g = 0.0
-    for b in bins:
-        if b.events:
-            g += b.events * math.log(b.events / (b.count * rate))
-        if b.non_events:
-            g += b.non_events * math.log(b.non_events / (b.count * (1 - rate)))
-    return float(chi2.sf(2 * g, len(bins) - 1))
+    events = np.array([b.events for b in binning.bins], dtype=np.float64)
+    totals = np.array([b.count for b in binning.bins], dtype=np.float64)
+    return association_p_value(events, totals, [], [], cells=None)
 
 
 def correlation_filter(selection: Selection, woe: FloatArray, columns: Mapping[str, int],
