@@ -5,6 +5,7 @@ data of any size)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from lendguard.errors import NonNumericValues
+from lendguard.risk.binning import BinningOptions
+from lendguard.risk.card import model_card
 from lendguard.risk.datasets import Dataset
 from lendguard.risk.features import Feature, FeatureSet, Kind
 from lendguard.risk.scorecard import (
@@ -242,3 +245,17 @@ def test_on_more_rows_than_the_selection_sample_the_final_fit_uses_every_row() -
     np.testing.assert_allclose([f.coefficient for f in card.features],
                                everything.coef_[0], atol=1e-5)
     assert card.intercept == pytest.approx(everything.intercept_[0], abs=1e-5)
+
+
+def test_the_model_card_states_the_bin_sizes_the_rows_resolved_to(
+        german_scorecard: TrainedScorecard) -> None:
+    card = model_card("german.csv", german_scorecard, None)
+    assert "pre-bins of at least 5.00% and bins of at least 2.00% of the rows" in card
+    large = replace(german_scorecard, rows=1_000_000, default_rate=0.035)
+    assert "pre-bins of at least 0.50% and bins of at least 0.50%" in model_card("x", large,
+                                                                                 None)
+    fixed = replace(german_scorecard, binning=BinningOptions(min_prebin_size=0.1,
+                                                             min_bin_size=0.04))
+    text = model_card("x", fixed, None)
+    assert "at least 10.00% and bins of at least 4.00%" in text
+    assert "as fine as the rows support" not in text

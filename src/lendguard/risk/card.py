@@ -41,6 +41,7 @@ def _scorecard_section(trained: TrainedScorecard) -> list[str]:
              f"{trained.rows:,} rows, default rate {trained.default_rate:.2%}. Logistic "
              f"regression on WOE, L2 with C = {trained.C:g}, WOE shrunk by a prior of "
              f"{trained.woe_prior:g} rows per bin ({how}).", "",
+             _binning_line(trained), "",
              f"Scaling: {scaling.base_score:g} points at odds {scaling.base_odds:g}:1 "
              f"(repay : default), {scaling.pdo:g} points to double the odds "
              f"(factor {scaling.factor:.4f}, offset {scaling.offset:.4f}). Points per bin "
@@ -55,6 +56,23 @@ def _scorecard_section(trained: TrainedScorecard) -> list[str]:
         lines += ["", "Dropped features:", ""]
         lines += [f"- {name}: {reason}" for name, reason in trained.selection.dropped.items()]
     return lines
+
+
+def _binning_line(trained: TrainedScorecard) -> str:
+    """The bin sizes the training rows resolved to, and why."""
+    options = trained.binning
+    sizes = options.resolved(trained.rows, trained.rows * trained.default_rate)
+    why = []
+    if options.min_prebin_size is None or options.min_bin_size is None:
+        why = [f" (as fine as the rows support: room for {options.prebin_support:g} and "
+               f"{options.bin_support:g} of the rarer outcome, between the customary "
+               "5% / 2% and 0.5%; a feature with missing or special values resolves on "
+               "its regular rows)"]
+    return (f"Binning: {options.method}; pre-bins of at least {sizes.min_prebin_size:.2%} "
+            f"and bins of at least {sizes.min_bin_size:.2%} of the rows{''.join(why)}, at "
+            f"most {options.max_bins} bins a feature; missing and special values in bins "
+            "of their own. A feature of IV under the threshold stays only if a G-test on "
+            "cells fixed before the target was seen finds it significant.")
 
 
 def _challenger_section(challenger: Challenger) -> list[str]:

@@ -269,6 +269,7 @@ class TrainedScorecard:
     rows: int
     default_rate: float
     tuned: bool = False
+    binning: BinningOptions = field(default_factory=BinningOptions)
 
 
 def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
@@ -300,7 +301,7 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     scorecard = scale(feature_set, final, selection.kept, model.coef_[0],
                       float(model.intercept_[0]), options.scaling)
     return TrainedScorecard(scorecard, final, selection, C, prior, frame.height,
-                            float(y.mean()), tuned)
+                            float(y.mean()), tuned, options.binning)
 
 
 def _codes(binnings: Mapping[str, FeatureBinning], values: Mapping[str, Values],
