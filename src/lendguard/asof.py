@@ -40,6 +40,7 @@ from lendguard.risk.behaviour import (
     BehaviourSample,
 )
 from lendguard.risk.features import MIN_CLASS_ROWS
+from lendguard.risk.scorecard import ScorecardOptions
 from lendguard.risk.training import TrainingRun, score_table, train_models, write_table
 from lendguard.store.base import EventStore, StoredEvent
 
@@ -131,7 +132,8 @@ def features_from_log(store: EventStore, as_of: date, out: Path, window_months: 
 def train_from_log(store: EventStore, as_of: date, window_months: int, target: str,
                    out: Path, model: str, source: str, *, cv_folds: int = 0,
                    features_out: Path | None = None, reading: Progress | None = None,
-                   training: Callable[[str], None] | None = None
+                   training: Callable[[str], None] | None = None,
+                   scorecard_options: ScorecardOptions | None = None
                    ) -> tuple[BehaviourSample, TrainingRun]:
     """Build the behaviour sample at ``as_of`` with a ``window_months`` window and train
     on it; with ``features_out``, also write the whole feature frame there (only once
@@ -149,7 +151,7 @@ def train_from_log(store: EventStore, as_of: date, window_months: int, target: s
         raise TooFewBads(TARGET, counts, MIN_CLASS_ROWS,
                          f"as of {as_of} with a {window_months}-month window")
     run = train_models(frame, TARGET, out, model, source, BEHAVIOUR_FEATURES, cv_folds,
-                       training)
+                       training, scorecard_options=scorecard_options)
     if features_out is not None:
         write_table(sample.frame, features_out)
     return sample, run

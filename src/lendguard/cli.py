@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from lendguard.risk.artefact import Artefact
     from lendguard.risk.behaviour import BehaviourSample
+    from lendguard.risk.scorecard import ScorecardOptions
     from lendguard.risk.training import TrainingRun
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -410,15 +411,35 @@ def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1
                                       "(CSV or Parquet)")] = None,
           model: Annotated[str, typer.Option(help="scorecard, lightgbm or both")] = "both",
           cv: Annotated[int, typer.Option(help="also measure AUC by N-fold stratified "
-                                          "cross-validation (0: no)")] = 0) -> None:
+                                          "cross-validation (0: no)")] = 0,
+          features: Annotated[Path | None, typer.Option(
+              help="with --data: a YAML feature file (columns to exclude; each feature's "
+                   "kind, trend, special values and descriptions)")] = None,
+          exclude: Annotated[list[str] | None, typer.Option(
+              help="with --data: a column that is not a feature (repeat for more)")] = None,
+          base_score: Annotated[float, typer.Option(
+              help="the score at odds --base-odds : 1 (repay : default)")] = 600.0,
+          base_odds: Annotated[float, typer.Option(help="the odds of --base-score")] = 50.0,
+          pdo: Annotated[float, typer.Option(help="points that double the odds")] = 20.0,
+          ) -> None:
     """Train a scorecard and/or a LightGBM challenger and save them as an artefact: on a
     table (--data), or on behaviour features from an event store at an as-of date
     (--from-db with --as-of and --target bad)."""
+    from lendguard.risk.scorecard import Scaling, ScorecardOptions
+    from lendguard.risk.spec import read_feature_file
     from lendguard.risk.training import read_table, train_models
 
     try:
         if (data is None) == (from_db is None):
             raise InvalidCommand("give exactly one of --data or --from-db")
+        try:
+            options = ScorecardOptions(scaling=Scaling(base_score, base_odds, pdo))
+        except ValueError as exc:
+            raise InvalidCommand(f"--base-score/--base-odds/--pdo: {exc}") from None
+        if from_db is not None and (features is not None or exclude):
+            raise InvalidCommand("--features and --exclude go with --data (the behaviour "
+                                 "features of --from-db are declared by lendguard)")
+        spec = read_feature_file(features).with_excluded(exclude or [])
         with Progress(TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.completed:,}"), console=err,
                       transient=True) as progress:
@@ -429,13 +450,13 @@ def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1
 
             if from_db is not None:
                 run = _train_from_log(from_db, _as_of(as_of), window_months, target, out,
-                                      model, cv, save_features, progress, step)
+                                      model, cv, save_features, progress, step, options)
             else:
                 if as_of is not None or save_features is not None:
                     raise InvalidCommand("--as-of and --save-features go with --from-db")
                 frame = read_table(Path(str(data)))
                 run = train_models(frame, target, out, model, str(data), cv_folds=cv,
-                                   progress=step)
+                                   progress=step, spec=spec, scorecard_options=options)
     except LendguardError as exc:
         raise _fail(exc) from exc
     for name, (mean, spread) in run.cv_auc.items():
@@ -485,7 +506,7 @@ def _reading(progress: Progress, total: int) -> Callable[[int], None]:
 
 def _train_from_log(where: str, as_of: date, window_months: int, target: str, out: Path,
                     model: str, cv: int, save_features: Path | None, progress: Progress,
-                    step: Callable[[str], None]) -> TrainingRun:
+                    step: Callable[[str], None], options: ScorecardOptions) -> TrainingRun:
     from lendguard.asof import train_from_log
 
     with _open_log(where) as store:
@@ -493,7 +514,7 @@ def _train_from_log(where: str, as_of: date, window_months: int, target: str, ou
         sample, run = train_from_log(
             store, as_of, window_months, target, out, model, source, cv_folds=cv,
             features_out=save_features, reading=_reading(progress, store.last_position()),
-            training=step)
+            training=step, scorecard_options=options)
     console.print(_sample_line(sample))
     if save_features is not None:
         console.print(f"features of {sample.frame.height:,} customers written to "

@@ -16,12 +16,13 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from lendguard.errors import InvalidCommand
+from lendguard.errors import InvalidCommand, UnknownColumn
 from lendguard.risk.artefact import Artefact, save_artefact
 from lendguard.risk.card import model_card
 from lendguard.risk.challenger import Challenger, ChallengerOptions, train_challenger
 from lendguard.risk.features import Feature, FeatureSet, infer_feature_set, require_valid
 from lendguard.risk.scorecard import ScorecardOptions, TrainedScorecard, train_scorecard
+from lendguard.risk.spec import FeatureSpec
 
 MODEL_KINDS = ("scorecard", "lightgbm", "both")
 
@@ -60,18 +61,26 @@ class TrainingRun:
 
 def train_models(frame: pl.DataFrame, target: str, out: Path, model: str, source: str,
                  declared: Sequence[Feature] = (), cv_folds: int = 0,
-                 progress: Callable[[str], None] | None = None) -> TrainingRun:
-    """Train what ``model`` names on ``frame`` and save it under ``out``."""
+                 progress: Callable[[str], None] | None = None,
+                 spec: FeatureSpec | None = None,
+                 scorecard_options: ScorecardOptions | None = None) -> TrainingRun:
+    """Train what ``model`` names on ``frame`` and save it under ``out``. The features
+    are every column but ``target``: as ``declared``, or as a feature file's ``spec``
+    says (which may also exclude columns), or else by type."""
     if model not in MODEL_KINDS:
         raise InvalidCommand(f"--model must be one of {', '.join(MODEL_KINDS)}, got {model!r}")
-    feature_set = infer_feature_set(frame, target, declared)
+    if target not in frame.columns:
+        raise UnknownColumn(target, frame.columns)
+    feature_set = (spec.feature_set(frame, target) if spec is not None
+                   else infer_feature_set(frame, target, declared))
     require_valid(frame, feature_set)
     report = progress or (lambda _: None)
-    cv_auc = cross_validated_auc(frame, feature_set, model, cv_folds, report) if cv_folds else {}
+    cv_auc = (cross_validated_auc(frame, feature_set, model, cv_folds, report,
+                                  scorecard_options) if cv_folds else {})
     trained = challenger = None
     if model in ("scorecard", "both"):
         report("fitting the scorecard")
-        trained = train_scorecard(frame, feature_set, progress=report)
+        trained = train_scorecard(frame, feature_set, scorecard_options, progress=report)
     if model in ("lightgbm", "both"):
         report("fitting the challenger")
         challenger = train_challenger(frame, feature_set,
@@ -82,7 +91,8 @@ def train_models(frame: pl.DataFrame, target: str, out: Path, model: str, source
 
 
 def cross_validated_auc(frame: pl.DataFrame, feature_set: FeatureSet, model: str,
-                        folds: int, progress: Callable[[str], None]
+                        folds: int, progress: Callable[[str], None],
+                        scorecard_options: ScorecardOptions | None = None
                         ) -> dict[str, tuple[float, float]]:
     """Mean and standard deviation of the AUC over stratified folds (shuffled, seed 0)."""
     y = frame[feature_set.target].cast(pl.Int64).to_numpy()
@@ -90,7 +100,8 @@ def cross_validated_auc(frame: pl.DataFrame, feature_set: FeatureSet, model: str
     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
     for i, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
         progress(f"cross-validation fold {i}/{folds}")
-        for name, score in fold_scores(frame[train], frame[test], feature_set, model).items():
+        for name, score in fold_scores(frame[train], frame[test], feature_set, model,
+                                       scorecard_options).items():
             aucs.setdefault(name, []).append(float(roc_auc_score(y[test], score)))
     return {name: (float(np.mean(v)), float(np.std(v))) for name, v in aucs.items()}
 

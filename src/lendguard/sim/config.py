@@ -33,9 +33,9 @@ from typing import Annotated, Any, TypeGuard
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 
 from lendguard.errors import InvalidConfiguration
+from lendguard.validation_errors import describe
 
 SHARE_TOLERANCE = 1e-9
 YOUNG_MAX_AGE = 24
@@ -490,24 +490,9 @@ def parse_config(data: object) -> SimulationConfig:
         config = SimulationConfig.model_validate(dict(data))
     except ValidationError as exc:
         # Errors at the root come from SimulationConfig._cross_field: already in cross_field.
-        field_level = [_describe(error) for error in exc.errors() if error["loc"]]
+        field_level = [describe(error) for error in exc.errors() if error["loc"]]
         raise InvalidConfiguration(field_level + cross_field) from None
     return config
-
-
-def _describe(error: ErrorDetails) -> str:
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
-                    for part in error["loc"]).lstrip(".")
-    kind = error["type"]
-    if kind == "missing":
-        return f"{where}: required"
-    if kind == "extra_forbidden":
-        return f"{where}: unknown field"
-    message = error["msg"].removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    if kind == "value_error":  # our own validators; the input is the whole model
-        return f"{where}: {message}"
-    return f"{where}: {message}, got {error['input']!r}"
 
 
 def default_config_data() -> dict[str, Any]:

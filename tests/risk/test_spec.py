@@ -1,0 +1,160 @@
+"""Feature files: columns excluded, features declared once, every mistake named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from lendguard.cli import app
+from lendguard.errors import InvalidConfiguration, ManyDataProblems, UnknownColumn
+from lendguard.risk.features import Kind
+from lendguard.risk.spec import FeatureSpec, read_feature_file
+
+SPEC = """
+exclude: [application_id]
+features:
+  bureau_score:
+    trend: descending
+    special_values: {-1: no bureau file}
+    description: credit bureau score
+    description_zh: 征信评分
+  city_tier:
+    kind: categorical
+    description: city tier
+"""
+
+
+def table(n: int = 3000, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = rng.integers(300, 850, n).astype(float)
+    score[rng.random(n) < 0.1] = -1
+    tier = rng.integers(1, 5, n)
+    p = 1 / (1 + np.exp(-(-1.0 - (score - 575) / 120 + 0.2 * tier + 0.8 * (score < 0))))
+    return pl.DataFrame({"application_id": np.arange(n), "bureau_score": score,
+                         "city_tier": tier, "income": rng.lognormal(8, 0.5, n),
+                         "bad": (rng.random(n) < p).astype(np.int64)})
+
+
+def written(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "features.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_feature_file_declares_what_the_data_cannot_say(tmp_path: Path) -> None:
+    spec = read_feature_file(written(tmp_path, SPEC))
+    features = {f.name: f for f in spec.feature_set(table(), "bad").features}
+    assert set(features) == {"bureau_score", "city_tier", "income"}   # the id is left out
+    score = features["bureau_score"]
+    assert (score.kind, score.trend) == (Kind.NUMERIC, "descending")
+    assert score.special_values == {-1.0: "no bureau file"}
+    assert (score.description, score.description_zh) == ("credit bureau score", "征信评分")
+    assert features["city_tier"].kind is Kind.CATEGORICAL      # stored as integers
+    assert features["income"].kind is Kind.NUMERIC             # not declared: by type
+
+
+def test_every_mistake_in_a_file_is_named_at_once(tmp_path: Path) -> None:
+    path = written(tmp_path, """
+features:
+  bureau_score:
+    trend: sideways
+    colour: red
+  city_tier:
+    kind: text
+unexpected: 1
+""")
+    with pytest.raises(InvalidConfiguration) as error:
+        read_feature_file(path)
+    problems = error.value.problems
+    assert any(p.startswith("features.bureau_score.trend:") and "'sideways'" in p
+               for p in problems)
+    assert "features.bureau_score.colour: unknown field" in problems
+    assert any(p.startswith("features.city_tier.kind:") for p in problems)
+    assert "unexpected: unknown field" in problems
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("features: [a, b]", "features: input should be a valid dictionary"),
+    ("- a\n- b", "must be a mapping"),
+    ("features: {a: {", "not valid YAML"),
+    ("exclude: [income]\nfeatures: {income: {}}", "income: both excluded and declared"),
+])
+def test_a_malformed_file_is_refused(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(InvalidConfiguration, match=expected):
+        read_feature_file(written(tmp_path, text))
+
+
+def test_declarations_the_data_contradicts_are_refused_together(tmp_path: Path) -> None:
+    path = written(tmp_path, """
+features:
+  city_tier: {kind: categorical, trend: ascending}
+  bureau_score: {special_values: {none: no file}}
+""")
+    with pytest.raises(InvalidConfiguration) as error:
+        read_feature_file(path).feature_set(table(), "bad")
+    assert len(error.value.problems) == 2
+    assert "features.city_tier.trend" in str(error.value)
+    assert "'none' is not a number" in str(error.value)
+    with pytest.raises(InvalidConfiguration, match="is the target"):
+        FeatureSpec(("bad",)).feature_set(table(), "bad")
+
+
+def test_columns_the_data_lacks_are_named() -> None:
+    with pytest.raises(UnknownColumn, match="'applicant'"):
+        FeatureSpec(("applicant",)).feature_set(table(), "bad")
+    with pytest.raises(ManyDataProblems) as error:
+        FeatureSpec(("applicant",), read_feature_file(None).declared or {}).with_excluded(
+            ["day"]).feature_set(table(), "bad")
+    assert [p.column for p in error.value.problems] == ["applicant", "day"]
+
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_train_with_a_feature_file_an_exclusion_and_a_scaling(tmp_path: Path) -> None:
+    data = tmp_path / "apps.csv"
+    table().with_columns(pl.lit("2026-11-30").alias("applied_on")).write_csv(data)
+    spec = written(tmp_path, SPEC)
+    code, out = run("train", "--data", str(data), "--target", "bad", "--model", "scorecard",
+                    "--features", str(spec), "--exclude", "applied_on", "--pdo", "40",
+                    "--base-score", "500", "--base-odds", "20", "--out", str(tmp_path / "m"))
+    assert code == 0, out
+    assert "scores 500 at odds 20:1, PDO 40" in out
+    saved = json.loads((tmp_path / "m" / "scorecard.json").read_text(encoding="utf-8"))
+    assert saved["scaling"]["pdo"] == 40 and saved["scaling"]["base_score"] == 500
+    names = {f["feature"]["name"] for f in saved["features"]}
+    assert "application_id" not in names and "applied_on" not in names
+    assert "no bureau file" in json.dumps(saved, ensure_ascii=False)
+
+    code, out = run("score", "--model", str(tmp_path / "m"), "--data", str(data),
+                    "--out", str(tmp_path / "scored.csv"), "--reasons", "1")
+    assert code == 0, out
+    reasons = pl.read_csv(tmp_path / "scored.csv")["reason_1"].drop_nulls().to_list()
+    assert any(r.startswith("credit bureau score") for r in reasons)
+
+
+def test_train_refuses_a_bad_scaling_or_file_and_writes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "apps.csv"
+    table().write_csv(data)
+    out_dir = tmp_path / "m"
+    code, out = run("train", "--data", str(data), "--target", "bad", "--pdo", "-3",
+                    "--out", str(out_dir))
+    assert code == 2 and "--pdo" in out
+    bad = written(tmp_path, "features: {bureau_score: {trend: sideways}}")
+    code, out = run("train", "--data", str(data), "--target", "bad", "--features", str(bad),
+                    "--out", str(out_dir))
+    assert code == 2 and "features.bureau_score.trend" in out
+    code, out = run("train", "--from-db", str(tmp_path / "x.db"), "--as-of", "2026-01-01",
+                    "--target", "bad", "--exclude", "x", "--out", str(out_dir))
+    assert code == 2 and "go with --data" in out
+    assert not out_dir.exists()
