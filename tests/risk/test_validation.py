@@ -451,3 +451,22 @@ def test_delong_names_bad_input() -> None:
     assert "score_a" in text and "confidence" in text
     with pytest.raises(InvalidValidationInput, match="2 bads"):
         compare_auc([0, 0, 0, 1], [1, 2, 3, 4], [1, 2, 3, 4])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6), st.integers(0, 6)),
+                     min_size=6, max_size=80))
+def test_delong_aucs_equal_sklearn_with_ties_and_swapping_negates(
+        data: list[tuple[int, int, int]]) -> None:
+    y = np.array([row[0] for row in data])
+    if y.sum() < 2 or (1 - y).sum() < 2:
+        return
+    a = np.array([row[1] for row in data], dtype=float)
+    b = np.array([row[2] for row in data], dtype=float)
+    ab = compare_auc(y, a, b, a_higher_is_riskier=True, b_higher_is_riskier=True)
+    assert ab.auc_a == pytest.approx(roc_auc_score(y, a), abs=1e-12)
+    assert ab.auc_b == pytest.approx(roc_auc_score(y, b), abs=1e-12)
+    ba = compare_auc(y, b, a, a_higher_is_riskier=True, b_higher_is_riskier=True)
+    assert ba.difference.value == pytest.approx(-ab.difference.value, abs=1e-12)
+    assert ba.p_value == pytest.approx(ab.p_value, abs=1e-9)
+    assert 0.0 <= ab.p_value <= 1.0

@@ -776,10 +776,11 @@ def compare_auc(y: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.ArrayLike
     covariance = np.cov(v_bads) / m + np.cov(v_goods) / n
     difference = float(aucs[1] - aucs[0])
     variance = float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
-    if variance <= 0:   # the same ranking: no difference, none possible
+    if variance <= 0:   # no spread: the difference is what it is on any resample
         return AucComparison(float(aucs[0]), float(aucs[1]),
                              Estimate(difference, difference, difference, confidence),
-                             0.0, 1.0)
+                             0.0 if difference == 0 else math.copysign(math.inf, difference),
+                             1.0 if difference == 0 else 0.0)
     sd = math.sqrt(variance)
     half = float(stats.norm.ppf(0.5 + confidence / 2)) * sd
     z = difference / sd
