@@ -41,7 +41,7 @@ def _scorecard_section(trained: TrainedScorecard) -> list[str]:
              f"{trained.rows:,} rows, default rate {trained.default_rate:.2%}. Logistic "
              f"regression on WOE, L2 with C = {trained.C:g}, WOE shrunk by a prior of "
              f"{trained.woe_prior:g} rows per bin ({how}).", "",
-             _binning_line(trained), "",
+             _binning_line(trained), "", _selection_line(trained), "",
              f"Scaling: {scaling.base_score:g} points at odds {scaling.base_odds:g}:1 "
              f"(repay : default), {scaling.pdo:g} points to double the odds "
              f"(factor {scaling.factor:.4f}, offset {scaling.offset:.4f}). Points per bin "
@@ -73,6 +73,16 @@ def _binning_line(trained: TrainedScorecard) -> str:
             f"most {options.max_bins} bins a feature; missing and special values in bins "
             "of their own. A feature of IV under the threshold stays only if a G-test on "
             "cells fixed before the target was seen finds it significant.")
+
+
+def _selection_line(trained: TrainedScorecard) -> str:
+    o = trained.selection_options
+    stepwise = ("then forward stepwise selection by BIC" if o.stepwise
+                else "no stepwise selection")
+    return (f"Selection: IV at least {o.min_iv:g} (or significant at p ≤ {o.max_p_value:g}), "
+            f"missing in at most {o.max_missing_rate:.0%} of rows, WOE correlation at most "
+            f"{o.max_correlation:g}, VIF at most {o.max_vif:g}, {stepwise}, at most "
+            f"{o.max_features} features.")
 
 
 def _challenger_section(challenger: Challenger) -> list[str]:

@@ -270,6 +270,7 @@ class TrainedScorecard:
     default_rate: float
     tuned: bool = False
     binning: BinningOptions = field(default_factory=BinningOptions)
+    selection_options: SelectionOptions = field(default_factory=SelectionOptions)
 
 
 def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
@@ -301,7 +302,7 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     scorecard = scale(feature_set, final, selection.kept, model.coef_[0],
                       float(model.intercept_[0]), options.scaling)
     return TrainedScorecard(scorecard, final, selection, C, prior, frame.height,
-                            float(y.mean()), tuned, options.binning)
+                            float(y.mean()), tuned, options.binning, options.selection)
 
 
 def _codes(binnings: Mapping[str, FeatureBinning], values: Mapping[str, Values],

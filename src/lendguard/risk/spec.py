@@ -16,6 +16,12 @@ is still a feature, numeric or categorical by its type::
       city_tier:
         kind: categorical          # stored as 1-4, but a category
         description: city tier
+    binning: {min_bin_size: 0.05, max_bins: 8}     # optional: fixed sizes
+    selection: {min_iv: 0.03, stepwise: true}      # optional: the filters' thresholds
+
+``binning`` and ``selection`` take the fields of ``BinningOptions`` and
+``SelectionOptions`` that a model reviewer sets (anything left out keeps its default;
+bin sizes left out follow the data).
 
 Everything wrong with a file is reported at once (``InvalidConfiguration``), and a column
 the data does not have is named (``UnknownColumn``) before anything is trained.
@@ -25,9 +31,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import polars as pl
 import yaml
@@ -35,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lendguard.errors import InvalidConfiguration, ManyDataProblems, UnknownColumn
 from lendguard.risk.features import TRENDS, Feature, FeatureSet, Kind, infer_feature_set
+from lendguard.risk.scorecard import ScorecardOptions
 from lendguard.validation_errors import describe
 
 Trend = Literal["auto", "ascending", "descending", "peak", "valley"]
@@ -55,11 +62,37 @@ class FeatureDeclaration(_Model):
     special_values: dict[int | float | str, str] = Field(default_factory=dict)
 
 
+Share = Annotated[float, Field(gt=0, lt=0.5)]
+
+
+class BinningSettings(_Model):
+    """The bin sizes of ``BinningOptions`` a reviewer may fix."""
+
+    max_prebins: Annotated[int, Field(ge=2, le=200)] | None = None
+    min_prebin_size: Share | None = None
+    min_bin_size: Share | None = None
+    max_bins: Annotated[int, Field(ge=2, le=100)] | None = None
+
+
+class SelectionSettings(_Model):
+    """The thresholds of ``SelectionOptions``."""
+
+    min_iv: Annotated[float, Field(ge=0)] | None = None
+    max_p_value: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_missing_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_correlation: Annotated[float, Field(gt=0, le=1)] | None = None
+    max_vif: Annotated[float, Field(ge=1)] | None = None
+    stepwise: bool | None = None
+    max_features: Annotated[int, Field(ge=1)] | None = None
+
+
 class FeatureFile(_Model):
     """The whole file."""
 
     exclude: list[str] = Field(default_factory=list)
     features: dict[str, FeatureDeclaration] = Field(default_factory=dict)
+    binning: BinningSettings = Field(default_factory=BinningSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
 
 
 @dataclass(frozen=True)
@@ -69,9 +102,18 @@ class FeatureSpec:
 
     exclude: tuple[str, ...] = ()
     declared: Mapping[str, FeatureDeclaration] | None = None
+    binning: BinningSettings = field(default_factory=BinningSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
 
     def with_excluded(self, columns: Sequence[str]) -> FeatureSpec:
-        return FeatureSpec((*self.exclude, *columns), self.declared)
+        return replace(self, exclude=(*self.exclude, *columns))
+
+    def scorecard_options(self, base: ScorecardOptions | None = None) -> ScorecardOptions:
+        """``base`` (the defaults if ``None``) with this file's binning and selection."""
+        base = base or ScorecardOptions()
+        binning = replace(base.binning, **self.binning.model_dump(exclude_none=True))
+        selection = replace(base.selection, **self.selection.model_dump(exclude_none=True))
+        return replace(base, binning=binning, selection=selection)
 
     def feature_set(self, frame: pl.DataFrame, target: str) -> FeatureSet:
         """The features of ``frame``: every column but the target and the excluded ones,
@@ -160,4 +202,5 @@ def read_feature_file(path: Path | None) -> FeatureSpec:
     if duplicated:
         raise InvalidConfiguration([f"{name}: both excluded and declared"
                                     for name in duplicated])
-    return FeatureSpec(tuple(parsed.exclude), parsed.features)
+    return FeatureSpec(tuple(parsed.exclude), parsed.features, parsed.binning,
+                       parsed.selection)

@@ -73,6 +73,8 @@ def train_models(frame: pl.DataFrame, target: str, out: Path, model: str, source
         raise UnknownColumn(target, frame.columns)
     feature_set = (spec.feature_set(frame, target) if spec is not None
                    else infer_feature_set(frame, target, declared))
+    if spec is not None:
+        scorecard_options = spec.scorecard_options(scorecard_options)
     require_valid(frame, feature_set)
     report = progress or (lambda _: None)
     cv_auc = (cross_validated_auc(frame, feature_set, model, cv_folds, report,
