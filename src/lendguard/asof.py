@@ -158,10 +158,10 @@ def train_from_log(store: EventStore, as_of: date, window_months: int, target: s
 
 
 def score_from_log(artefact: Artefact, store: EventStore, as_of: date, reasons: int = 0,
-                   progress: Progress | None = None) -> pl.DataFrame:
+                   progress: Progress | None = None, language: str = "en") -> pl.DataFrame:
     """Every customer's behaviour features at ``as_of``, scored by ``artefact``."""
     sample = behaviour_sample(store, as_of, 0, progress)
-    return score_table(artefact, sample.frame, reasons)
+    return score_table(artefact, sample.frame, reasons, language)
 
 
 def _day(occurred_at: str) -> date:

@@ -574,19 +574,29 @@ def score(model: Annotated[Path, typer.Option(help="a model artefact directory")
           out: Annotated[Path, typer.Option(help="scored rows, CSV or Parquet")],
           data: Annotated[Path | None, typer.Option(help="rows to score, CSV or Parquet")] = None,
           from_db: LogOption = None, as_of: AsOfOption = None,
-          reasons: Annotated[int, typer.Option(help="scorecard reason codes per row")] = 0
+          reasons: Annotated[int, typer.Option(
+              help="reason codes per row (the scorecard's, and the challenger's if the "
+                   "model has one)")] = 0,
+          language: Annotated[str, typer.Option(
+              help="reason codes in en, zh or both")] = "en",
           ) -> None:
     """Score a table (--data), or every customer's behaviour at an as-of date (--from-db
     with --as-of), with a saved model (refused if its hash or schema does not match)."""
     from lendguard.risk.artefact import load_artefact
-    from lendguard.risk.training import read_table, score_table, write_table
+    from lendguard.risk.training import (
+        check_reason_options,
+        read_table,
+        score_table,
+        write_table,
+    )
 
     try:
         if (data is None) == (from_db is None):
             raise InvalidCommand("give exactly one of --data or --from-db")
+        check_reason_options(reasons, language)
         artefact = load_artefact(model)
         if from_db is not None:
-            scored = _score_from_log(artefact, from_db, _as_of(as_of), reasons)
+            scored = _score_from_log(artefact, from_db, _as_of(as_of), reasons, language)
         else:
             if as_of is not None:
                 raise InvalidCommand("--as-of goes with --from-db")
@@ -594,22 +604,22 @@ def score(model: Annotated[Path, typer.Option(help="a model artefact directory")
             with Progress(TextColumn("scoring {task.total:,} rows"), console=err,
                           transient=True) as progress:
                 progress.add_task("score", total=frame.height)
-                scored = score_table(artefact, frame, reasons)
+                scored = score_table(artefact, frame, reasons, language)
         write_table(scored, out)
     except LendguardError as exc:
         raise _fail(exc) from exc
     console.print(f"{scored.height:,} rows scored by model {artefact.model_version} → {out}")
 
 
-def _score_from_log(artefact: Artefact, where: str, as_of: date, reasons: int
-                    ) -> pl.DataFrame:
+def _score_from_log(artefact: Artefact, where: str, as_of: date, reasons: int,
+                    language: str) -> pl.DataFrame:
     from lendguard.asof import score_from_log
 
     with _open_log(where) as store, Progress(
             TextColumn("reading the log"), BarColumn(),
             TextColumn("{task.completed:,} events"), console=err, transient=True) as progress:
         return score_from_log(artefact, store, as_of, reasons,
-                              _reading(progress, store.last_position()))
+                              _reading(progress, store.last_position()), language)
 
 
 @app.command()

@@ -196,3 +196,35 @@ def test_bad_binning_or_selection_settings_are_named(tmp_path: Path, text: str,
                                                       expected: str) -> None:
     with pytest.raises(InvalidConfiguration, match=expected):
         read_feature_file(written(tmp_path, text))
+
+
+def test_reason_codes_in_chinese_and_from_the_challenger(tmp_path: Path) -> None:
+    data = tmp_path / "apps.csv"
+    table().write_csv(data)
+    code, out = run("train", "--data", str(data), "--target", "bad", "--features",
+                    str(written(tmp_path, SPEC)), "--out", str(tmp_path / "m"))
+    assert code == 0, out
+    code, out = run("score", "--model", str(tmp_path / "m"), "--data", str(data),
+                    "--out", str(tmp_path / "s.parquet"), "--reasons", "2",
+                    "--language", "both")
+    assert code == 0, out
+    scored = pl.read_parquet(tmp_path / "s.parquet")
+    assert {"reason_1", "reason_1_zh", "reason_2_zh", "challenger_reason_1",
+            "challenger_reason_2_zh"} <= set(scored.columns)
+    worst = scored.sort("score").row(0, named=True)     # the riskiest applicant
+    assert worst["reason_1"] and worst["reason_1_zh"].endswith("分")
+    assert worst["challenger_reason_1"].endswith("raised the risk of default")
+    assert worst["challenger_reason_1_zh"].endswith("提高了违约风险")
+    zh_reasons = scored["reason_1_zh"].drop_nulls().to_list()
+    assert any(r.startswith("征信评分（") for r in zh_reasons)   # the declared description
+
+    code, out = run("score", "--model", str(tmp_path / "m"), "--data", str(data),
+                    "--out", str(tmp_path / "zh.csv"), "--reasons", "1", "--language", "zh")
+    assert code == 0, out
+    columns = pl.read_csv(tmp_path / "zh.csv").columns
+    assert "reason_1_zh" in columns and "reason_1" not in columns
+
+    code, out = run("score", "--model", str(tmp_path / "m"), "--data", str(data),
+                    "--out", str(tmp_path / "x.csv"), "--reasons", "1", "--language", "fr")
+    assert code == 2 and "--language must be one of en, zh, both" in out
+    assert not (tmp_path / "x.csv").exists()

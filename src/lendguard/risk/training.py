@@ -125,28 +125,52 @@ def fold_scores(train: pl.DataFrame, test: pl.DataFrame, feature_set: FeatureSet
     return scores
 
 
-def score_table(artefact: Artefact, frame: pl.DataFrame, reasons: int = 0) -> pl.DataFrame:
-    """The frame with the artefact's scores (and scorecard reason codes) added."""
+REASON_LANGUAGES = ("en", "zh", "both")
+
+
+def check_reason_options(reasons: int, language: str) -> None:
+    """Refuse a negative count or an unknown language before any work is done."""
+    if language not in REASON_LANGUAGES:
+        raise InvalidCommand(f"--language must be one of {', '.join(REASON_LANGUAGES)}, "
+                             f"got {language!r}")
+    if reasons < 0:
+        raise InvalidCommand(f"--reasons must be 0 or more, got {reasons}")
+
+
+def score_table(artefact: Artefact, frame: pl.DataFrame, reasons: int = 0,
+                language: str = "en") -> pl.DataFrame:
+    """The frame with the artefact's scores added, and with ``reasons`` > 0 that many
+    reason codes per row in ``language`` (``en``, ``zh`` or ``both``): ``reason_1``, …
+    from the scorecard (the bins that cost the most points), ``challenger_reason_1``, …
+    from the challenger (the largest positive contributions); Chinese ones end ``_zh``."""
+    check_reason_options(reasons, language)
     columns = []
     if artefact.scorecard is not None:
         scores = artefact.scorecard.score_frame(frame)
         columns += [pl.Series("score", scores),
                     pl.Series("pd", artefact.scorecard.probability_of_default(scores))]
         if reasons:
-            columns += _reason_columns(artefact, frame, reasons)
+            scorecard = artefact.scorecard
+            rows = frame.select(scorecard.names).iter_rows(named=True)
+            found = [[(r.text_en, r.text_zh) for r in scorecard.reasons(row, reasons)]
+                     for row in rows]
+            columns += _reason_columns("reason", found, reasons, language)
     if artefact.challenger is not None:
         columns.append(pl.Series("pd_challenger",
                                  artefact.challenger.probability_of_default(frame)))
+        if reasons:
+            found = [[(r.text_en, r.text_zh) for r in row]
+                     for row in artefact.challenger.reasons(frame, reasons)]
+            columns += _reason_columns("challenger_reason", found, reasons, language)
     columns.append(pl.Series("model_version", [artefact.model_version] * frame.height))
     return frame.with_columns(columns)
 
 
-def _reason_columns(artefact: Artefact, frame: pl.DataFrame, top: int) -> list[pl.Series]:
-    scorecard = artefact.scorecard
-    if scorecard is None:
-        return []
-    rows = frame.select(scorecard.names).iter_rows(named=True)
-    found = [scorecard.reasons(row, top) for row in rows]
-    return [pl.Series(f"reason_{i + 1}",
-                      [r[i].text_en if i < len(r) else None for r in found], dtype=pl.String)
-            for i in range(top)]
+def _reason_columns(prefix: str, found: list[list[tuple[str, str]]], top: int,
+                    language: str) -> list[pl.Series]:
+    """Columns ``{prefix}_{i}`` (English) and/or ``{prefix}_{i}_zh`` (Chinese)."""
+    wanted = [(0, "")] if language == "en" else [(1, "_zh")] if language == "zh" else [
+        (0, ""), (1, "_zh")]
+    return [pl.Series(f"{prefix}_{i + 1}{suffix}",
+                      [r[i][which] if i < len(r) else None for r in found], dtype=pl.String)
+            for i in range(top) for which, suffix in wanted]
