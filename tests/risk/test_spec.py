@@ -102,6 +102,9 @@ features:
     assert "'none' is not a number" in str(error.value)
     with pytest.raises(InvalidConfiguration, match="is the target"):
         FeatureSpec(("bad",)).feature_set(table(), "bad")
+    with pytest.raises(InvalidConfiguration, match="bureau_score: both excluded and declared"):
+        read_feature_file(written(tmp_path, SPEC)).with_excluded(["bureau_score"]).feature_set(
+            table(), "bad")
 
 
 def test_columns_the_data_lacks_are_named() -> None:

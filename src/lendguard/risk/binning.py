@@ -308,8 +308,7 @@ def association_p_value(events: FloatArray, totals: FloatArray, outside_events: 
     """The p-value of a likelihood-ratio (G) test that the default rate does not depend on
     the feature, on cells placed without looking at the target: consecutive runs of the
     quantile grid's cells (``events``, ``totals``) making ``cells`` groups of about equal
-    rows (``cells=None``: each of ``events`` on its own, as a categorical feature's
-    categories),
+    rows (``cells=None``: each cell on its own, as a categorical feature's categories),
     each special value, and the missing rows.
 
     A test on the fitted bins would be liberal: they sit where this sample's rates differ

@@ -71,15 +71,15 @@ def _binning_line(trained: TrainedScorecard) -> str:
     return (f"Binning: {options.method}; pre-bins of at least {sizes.min_prebin_size:.2%} "
             f"and bins of at least {sizes.min_bin_size:.2%} of the rows{''.join(why)}, at "
             f"most {options.max_bins} bins a feature; missing and special values in bins "
-            "of their own. A feature of IV under the threshold stays only if a G-test on "
-            "cells fixed before the target was seen finds it significant.")
+            "of their own.")
 
 
 def _selection_line(trained: TrainedScorecard) -> str:
     o = trained.selection_options
     stepwise = ("then forward stepwise selection by BIC" if o.stepwise
                 else "no stepwise selection")
-    return (f"Selection: IV at least {o.min_iv:g} (or significant at p ≤ {o.max_p_value:g}), "
+    return (f"Selection: IV at least {o.min_iv:g} (or significant at p ≤ {o.max_p_value:g} "
+            "by a G-test on cells fixed before the target was seen), "
             f"missing in at most {o.max_missing_rate:.0%} of rows, WOE correlation at most "
             f"{o.max_correlation:g}, VIF at most {o.max_vif:g}, {stepwise}, at most "
             f"{o.max_features} features.")

@@ -128,7 +128,8 @@ class FeatureSpec:
             raise ManyDataProblems(unknown)
         if unknown:
             raise unknown[0]
-        problems = []
+        problems = [f"{name}: both excluded and declared"
+                    for name in sorted(set(self.exclude) & set(declared))]
         if target in self.exclude or target in declared:
             problems.append(f"{target}: is the target; it cannot be excluded or declared")
         features = []
