@@ -39,6 +39,7 @@ from lendguard.risk.binning import (
     trend_p_value,
 )
 from lendguard.risk.features import (
+    Feature,
     FeatureSet,
     FloatArray,
     IntArray,
@@ -186,18 +187,26 @@ class Challenger:
         return self.calibration.apply(self.raw_score(frame))
 
     def reasons(self, frame: pl.DataFrame, top: int = 4) -> list[list[ContributionReason]]:
-        """Per row, the features whose contributions raised the risk most."""
+        """Per row, the features whose contributions raised the risk most (the ranking
+        is one sort of the whole contribution matrix; only the texts are per row)."""
         contributions = np.asarray(self.booster.predict(self.matrix(frame), pred_contrib=True))
+        contrib = contributions[:, :-1]
         names = self.feature_set.names
+        features = self.feature_set.features
+        order = np.argsort(-contrib, axis=1)[:, :top]
+        chosen = np.take_along_axis(contrib, order, axis=1)
+        needed = sorted({int(i) for i in np.unique(order[chosen > 0])})
+        values = {i: frame[names[i]].to_list() for i in needed}
         out = []
-        for row, contrib in enumerate(contributions[:, :-1]):
-            order = [i for i in np.argsort(-contrib)[:top] if contrib[i] > 0]
-            out.append([self._reason(names[i], frame[names[i]][row], float(contrib[i]))
-                        for i in order])
+        for row, (indices, amounts) in enumerate(zip(order.tolist(), chosen.tolist(),
+                                                     strict=True)):
+            out.append([self._reason(features[i], values[i][row], amount)
+                        for i, amount in zip(indices, amounts, strict=True) if amount > 0])
         return out
 
-    def _reason(self, name: str, value: object, contribution: float) -> ContributionReason:
-        feature = self.feature_set.get(name)
+    def _reason(self, feature: Feature, value: object,
+                contribution: float) -> ContributionReason:
+        name = feature.name
         shown = "missing" if value is None else value
         return ContributionReason(name, value, contribution,
                                   f"{feature.label} ({shown}) raised the risk of default",
