@@ -259,3 +259,16 @@ def test_the_model_card_states_the_bin_sizes_the_rows_resolved_to(
     text = model_card("x", fixed, None)
     assert "at least 10.00% and bins of at least 4.00%" in text
     assert "as fine as the rows support" not in text
+
+
+def test_reasons_of_a_whole_frame_equal_each_records_reasons(
+        german: Dataset, german_scorecard: TrainedScorecard) -> None:
+    card = german_scorecard.scorecard
+    frame = german.frame.with_columns(   # some missing values too
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None)
+        .otherwise(pl.col(card.names[0])).alias(card.names[0]))
+    for top in (1, 3, 40):
+        expected = [card.reasons(row, top) for row in frame.select(card.names)
+                    .iter_rows(named=True)]
+        assert card.reasons_frame(frame, top) == expected
+    assert card.reasons_frame(frame, 0) == [[] for _ in range(frame.height)]

@@ -169,6 +169,41 @@ class Scorecard:
         found.sort(key=lambda r: (-r.points_lost, r.feature))
         return found[:top]
 
+    def reasons_frame(self, frame: pl.DataFrame, top: int = 4) -> list[list[Reason]]:
+        """``reasons`` of every row of ``frame``, the same lists, vectorised: each feature's
+        points lost is a look-up of the rows' bin codes, the ranking one sort of the
+        rows × features matrix, and a bin's reason is built once, not once a row."""
+        require_valid(frame, self.feature_set, with_target=False)
+        if not self.features or top <= 0:
+            return [[] for _ in range(frame.height)]
+        # columns in feature-name order, so that a stable sort breaks ties in points lost
+        # by name, as ``reasons`` does
+        columns = sorted(self.features, key=lambda scored: scored.feature.name)
+        lost = np.empty((frame.height, len(columns)), dtype=np.int64)
+        codes: list[list[int]] = []
+        table: list[list[Reason | None]] = []
+        for column, scored in enumerate(columns):
+            per_bin = scored.best_points - np.asarray(scored.points, dtype=np.int64)
+            feature_codes = scored.binning.bin_codes(feature_values(frame, scored.feature))
+            lost[:, column] = np.take(per_bin, feature_codes)
+            codes.append(feature_codes.tolist())
+            table.append([_reason(scored, b, int(n)) if n > 0 else None
+                          for b, n in enumerate(per_bin.tolist())])
+        order = np.argsort(-lost, axis=1, kind="stable")[:, :top]
+        amounts = np.take_along_axis(lost, order, axis=1)
+        out = []
+        for row, (chosen, points) in enumerate(zip(order.tolist(), amounts.tolist(),
+                                                   strict=True)):
+            found = []
+            for column, n in zip(chosen, points, strict=True):
+                if n <= 0:          # sorted by points lost: the rest cost nothing
+                    break
+                reason = table[column][codes[column][row]]
+                if reason is not None:
+                    found.append(reason)
+            out.append(found)
+        return out
+
     def points_table(self) -> pl.DataFrame:
         rows = [{"feature": f.feature.name, "bin": b.label, "count": b.count,
                  "event_rate": b.event_rate, "woe": b.woe, "points": p}

@@ -150,10 +150,8 @@ def score_table(artefact: Artefact, frame: pl.DataFrame, reasons: int = 0,
         columns += [pl.Series("score", scores),
                     pl.Series("pd", artefact.scorecard.probability_of_default(scores))]
         if reasons:
-            scorecard = artefact.scorecard
-            rows = frame.select(scorecard.names).iter_rows(named=True)
-            found = [[(r.text_en, r.text_zh) for r in scorecard.reasons(row, reasons)]
-                     for row in rows]
+            found = [[(r.text_en, r.text_zh) for r in row]
+                     for row in artefact.scorecard.reasons_frame(frame, reasons)]
             columns += _reason_columns("reason", found, reasons, language)
     if artefact.challenger is not None:
         columns.append(pl.Series("pd_challenger",
