@@ -67,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _scoring_data as data
 from _machine import cpu_model
-from lendguard.risk.binning import BinningOptions
+from lendguard.risk.binning import BinningOptions, optbinning_sizes
 from lendguard.risk.datasets import german_credit
 from lendguard.risk.features import FeatureSet, Kind
 from lendguard.risk.scorecard import Scorecard, ScorecardOptions, train_scorecard
@@ -280,14 +280,6 @@ def bench_simulated(pipeline: Pipeline, train: pl.DataFrame, holdout: pl.DataFra
     return Figure("simulated", name, train.height, seconds, area, rate, single)
 
 
-def ours_sizes(train: pl.DataFrame) -> dict[str, Any]:
-    """optbinning's settings for the bin sizes our defaults resolve to on these rows."""
-    options = BinningOptions()
-    sizes = options.resolved(train.height, float(train[data.TARGET].sum()))
-    return {"max_n_prebins": options.max_prebins, "min_prebin_size": sizes.min_prebin_size,
-            "min_bin_size": sizes.min_bin_size, "max_n_bins": options.max_bins}
-
-
 def versus(ours: Pipeline, peer: Pipeline, holdout: pl.DataFrame) -> dict[str, float]:
     """DeLong's test of our AUC against the peer's on the same held-out rows."""
     test = compare_auc(holdout[data.TARGET].to_numpy(), peer.risk(holdout),
@@ -454,7 +446,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 figure.fit_rows, figure.estimated = args.rows, True
             figures.append(figure)
             if args.matched:
-                matched = OptbinningPeer(**ours_sizes(train))
+                matched = OptbinningPeer(**optbinning_sizes(
+                    BinningOptions(), train.height, float(train[data.TARGET].sum())))
                 figure = bench_simulated(matched, train, holdout, progress,
                                          "optbinning, our bin sizes")
                 figure.versus_ours = versus(ours, matched, holdout)

@@ -669,16 +669,15 @@ def _fit_numeric(feature: Feature, x: FloatArray, defaulters: IntArray,
     outside_events, regular_defaulters = _outside_and_regular(np.sort(x[defaulters]),
                                                               specials)
     trend, splits = feature.trend, []
-    events = totals = np.zeros(1)
-    p_value = association_p_value(events, totals, outside_events, outside_totals)
+    events = totals = cell_events = cell_totals = np.zeros(1)
     if regular.size:
         sizes = options.resolved(regular.size, regular_defaulters.size)
         cuts, grid = _grid(regular, regular_defaulters, sizes.grid_size)
-        p_value = association_p_value(grid.events, grid.totals, outside_events,
-                                      outside_totals)
+        cell_events, cell_totals = grid.events, grid.totals
         trend, final = _numeric_blocks(grid, feature.trend, options, sizes, regular.size)
         splits = [float(cuts[start - 1]) for start, _ in final[1:]]
         events, totals = grid.block_counts(final)
+    p_value = association_p_value(cell_events, cell_totals, outside_events, outside_totals)
     shell = FeatureBinning(feature.name, feature.kind, trend, tuple(splits), (),
                            _special_labels(feature), (), p_value)
     return _from_counts(shell, np.concatenate([events, outside_events]),
@@ -807,7 +806,7 @@ def _optbinning_splits(x: FloatArray, y: IntArray, feature: Feature,
 
     trend = feature.trend
     model = OptimalBinning(name=feature.name, dtype="numerical", monotonic_trend=trend,
-                           **_optbinning_sizes(options, y))
+                           **optbinning_sizes(options, float(y.size), float(y.sum())))
     model.fit(x, y)
     splits = [float(s) for s in model.splits]
     return _observed_trend(x, y, splits, feature.trend), splits
@@ -827,9 +826,10 @@ def _observed_trend(x: FloatArray, y: IntArray, splits: list[float], asked: str)
     return "peak" if steps[0] > 0 else "valley"
 
 
-def _optbinning_sizes(options: BinningOptions, y: IntArray) -> dict[str, Any]:
-    """optbinning's size arguments for rows with target ``y``, resolved as ours are."""
-    sizes = options.resolved(float(y.size), float(y.sum()))
+def optbinning_sizes(options: BinningOptions, rows: float, events: float) -> dict[str, Any]:
+    """optbinning's size arguments for ``rows`` rows, ``events`` of them defaulters,
+    resolved as ours are."""
+    sizes = options.resolved(rows, events)
     return {"max_n_prebins": options.max_prebins, "min_prebin_size": sizes.min_prebin_size,
             "min_bin_size": sizes.min_bin_size, "max_n_bins": options.max_bins}
 
@@ -839,7 +839,7 @@ def _optbinning_groups(values: ObjectArray, y: IntArray, feature: Feature,
     from optbinning import OptimalBinning
 
     model = OptimalBinning(name=feature.name, dtype="categorical",
-                           **_optbinning_sizes(options, y))
+                           **optbinning_sizes(options, float(y.size), float(y.sum())))
     model.fit(values.astype(str), y)
     return tuple(tuple(str(v) for v in group) for group in model.splits)
 

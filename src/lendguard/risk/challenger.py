@@ -195,8 +195,7 @@ class Challenger:
         features = self.feature_set.features
         order = np.argsort(-contrib, axis=1)[:, :top]
         chosen = np.take_along_axis(contrib, order, axis=1)
-        needed = sorted({int(i) for i in np.unique(order[chosen > 0])})
-        values = {i: frame[names[i]].to_list() for i in needed}
+        values = {i: frame[names[i]].to_list() for i in np.unique(order[chosen > 0]).tolist()}
         out = []
         for row, (indices, amounts) in enumerate(zip(order.tolist(), chosen.tolist(),
                                                      strict=True)):

@@ -753,9 +753,7 @@ def compare_auc(y: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.ArrayLike
     1988, in Sun and Xu's O(n log n) form): the AUCs, ``b − a`` with its interval and
     the two-sided p-value of "equal". Two models judged on the same rows are correlated,
     so their difference is far more precise than the two separate intervals suggest."""
-    problems = []
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
-        problems.append(f"confidence: must be strictly between 0 and 1, got {confidence!r}")
+    problems = _confidence_problems(confidence)
     labels, (a, b) = _outcomes_and_scores(y, {"score_a": score_a, "score_b": score_b},
                                           problems)
     if problems:
@@ -884,11 +882,16 @@ def _bootstrap_problems(n_bootstrap: object, confidence: object, seed: object) -
     problems = []
     if not _is_int(n_bootstrap) or n_bootstrap < 0:
         problems.append(f"n_bootstrap: must be a whole number ≥ 0, got {n_bootstrap!r}")
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
-        problems.append(f"confidence: must be strictly between 0 and 1, got {confidence!r}")
+    problems += _confidence_problems(confidence)
     if not _is_int(seed) or seed < 0:
         problems.append(f"seed: must be an integer ≥ 0, got {seed!r}")
     return problems
+
+
+def _confidence_problems(confidence: object) -> list[str]:
+    if not isinstance(confidence, float) or not 0 < confidence < 1:
+        return [f"confidence: must be strictly between 0 and 1, got {confidence!r}"]
+    return []
 
 
 def _is_int(value: object) -> TypeGuard[int]:
