@@ -396,6 +396,9 @@ LogOption = Annotated[str | None, typer.Option(
     "--from-db", help="an event store: a SQLite file or a postgresql:// URL")]
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="with --from-db: features from events up to this date, YYYY-MM-DD")]
+BadValueOption = Annotated[str | None, typer.Option(
+    "--bad-value", help="when the target is not 0/1: its value that means default (e.g. "
+                        "bad, 2, yes); its one other value means repaid")]
 
 
 @app.command()
@@ -421,6 +424,7 @@ def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1
               help="the score at odds --base-odds : 1 (repay : default)")] = 600.0,
           base_odds: Annotated[float, typer.Option(help="the odds of --base-score")] = 50.0,
           pdo: Annotated[float, typer.Option(help="points that double the odds")] = 20.0,
+          bad_value: BadValueOption = None,
           ) -> None:
     """Train a scorecard and/or a LightGBM challenger and save them as an artefact: on a
     table (--data), or on behaviour features from an event store at an as-of date
@@ -436,6 +440,9 @@ def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1
             options = ScorecardOptions(scaling=Scaling(base_score, base_odds, pdo))
         except ValueError as exc:
             raise InvalidCommand(f"--base-score/--base-odds/--pdo: {exc}") from None
+        if from_db is not None and bad_value is not None:
+            raise InvalidCommand("--bad-value goes with --data (the target of --from-db is "
+                                 "lendguard's own 0/1 bad)")
         if from_db is not None and (features is not None or exclude):
             raise InvalidCommand("--features and --exclude go with --data (the behaviour "
                                  "features of --from-db are declared by lendguard)")
@@ -456,7 +463,8 @@ def train(target: Annotated[str, typer.Option(help="the 0/1 column to predict (1
                     raise InvalidCommand("--as-of and --save-features go with --from-db")
                 frame = read_table(Path(str(data)))
                 run = train_models(frame, target, out, model, str(data), cv_folds=cv,
-                                   progress=step, spec=spec, scorecard_options=options)
+                                   progress=step, spec=spec, scorecard_options=options,
+                                   bad_value=bad_value)
     except LendguardError as exc:
         raise _fail(exc) from exc
     for name, (mean, spread) in run.cv_auc.items():
@@ -632,7 +640,8 @@ def validate(model: Annotated[Path, typer.Option(help="the model artefact under 
              challenger: Annotated[Path | None, typer.Option(
                  help="a challenger artefact, for the swap set")] = None,
              bootstrap: Annotated[int, typer.Option(
-                 help="bootstrap resamples behind each interval")] = 1_000) -> None:
+                 help="bootstrap resamples behind each interval")] = 1_000,
+             bad_value: BadValueOption = None) -> None:
     """Validate a saved model: discrimination, calibration, stability, gains, swap set."""
     from lendguard.risk.validating import validate_model
 
@@ -640,7 +649,8 @@ def validate(model: Annotated[Path, typer.Option(help="the model artefact under 
         with Progress(TextColumn("validating"), BarColumn(), console=err,
                       transient=True) as progress:
             progress.add_task("validate", total=None)
-            report = validate_model(model, data, target, out, later, challenger, bootstrap)
+            report = validate_model(model, data, target, out, later, challenger, bootstrap,
+                                    bad_value)
     except LendguardError as exc:
         raise _fail(exc) from exc
     console.print(validation_table(report.data))

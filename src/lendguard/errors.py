@@ -6,7 +6,7 @@ it without parsing messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class LendguardError(Exception):
@@ -163,9 +163,11 @@ class ConstantTarget(InvalidTrainingData):
 class InvalidTarget(InvalidTrainingData):
     code = "invalid_target"
 
-    def __init__(self, column: str, values: Sequence[object]) -> None:
-        super().__init__(column, f"target column {column!r} must hold 0/1 (1 = default), "
-                         f"found {list(values)[:5]!r}")
+    def __init__(self, column: str, values: Sequence[object], detail: str = "") -> None:
+        super().__init__(column, detail or (
+            f"target column {column!r} must hold 0/1 (1 = default), found "
+            f"{list(values)[:5]!r}; if another value means default, name it with "
+            "--bad-value"))
 
 
 class MissingTargetValues(InvalidTrainingData):
@@ -199,6 +201,18 @@ class ManyDataProblems(InvalidTrainingData):
 
     def __init__(self, problems: Sequence[InvalidTrainingData]) -> None:
         super().__init__(problems[0].column, "; ".join(str(p) for p in problems), problems)
+
+
+class NoFeatureKept(InvalidTrainingData):
+    """Every feature was dropped by the selection: there is no scorecard to fit."""
+
+    code = "no_feature_kept"
+
+    def __init__(self, column: str, dropped: Mapping[str, str]) -> None:
+        reasons = "; ".join(f"{name}: {why}" for name, why in list(dropped.items())[:10])
+        more = f" (and {len(dropped) - 10} more)" if len(dropped) > 10 else ""
+        super().__init__(column, f"no feature tells the defaulters in {column!r} from the "
+                         f"rest: the selection dropped every one — {reasons}{more}")
 
 
 class TooFewBads(InvalidTrainingData):

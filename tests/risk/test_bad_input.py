@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import polars as pl
 import pytest
 
 from lendguard.errors import (
     ConstantTarget,
+    InvalidCommand,
     InvalidTarget,
     ManyDataProblems,
     MissingTargetValues,
+    NoFeatureKept,
     NonNumericValues,
     TooFewRows,
     UnknownColumn,
 )
-from lendguard.risk.features import Feature, FeatureSet, Kind, infer_feature_set
+from lendguard.risk.features import Feature, FeatureSet, Kind, binary_target, infer_feature_set
 from lendguard.risk.scorecard import train_scorecard
+from lendguard.risk.training import SCHEMA_ROWS, read_table
 
 FEATURES = FeatureSet("bad", (Feature("income", Kind.NUMERIC), Feature("city", Kind.CATEGORICAL)))
 
@@ -81,3 +87,79 @@ def test_every_problem_is_reported_at_once() -> None:
     assert [p.column for p in caught.value.problems] == ["income", "city", "bad"]
     assert [type(p) for p in caught.value.problems] == [NonNumericValues, UnknownColumn,
                                                         MissingTargetValues]
+
+
+@pytest.mark.parametrize(("values", "bad_value"), [
+    (["good", "bad"] * 10, "bad"), ([1, 2] * 10, "2"), ([1.0, 2.0] * 10, "2"),
+    ([" no", "yes "] * 10, "yes"), ([False, True] * 10, "true"), ([0, 1] * 10, "1")])
+def test_a_target_named_by_its_bad_value_is_read_as_0_1(values: list[object],
+                                                         bad_value: str) -> None:
+    recoded = binary_target(frame(bad=values), "bad", bad_value)
+    assert recoded["bad"].to_list() == [0, 1] * 10
+    assert recoded.drop("bad").equals(frame().drop("bad"))
+
+
+def test_a_bad_value_keeps_missing_targets_missing_for_the_usual_refusal() -> None:
+    recoded = binary_target(frame(bad=["good", None, "bad", None] + ["good", "bad"] * 8),
+                            "bad", "bad")
+    with pytest.raises(MissingTargetValues, match="'bad' has 2 missing"):
+        train_scorecard(recoded, FEATURES)
+
+
+@pytest.mark.parametrize(("values", "bad_value", "message"), [
+    (["good", "bad", "unknown", "bad"] * 5, "bad", r"holds 3 values.*'unknown'"),
+    (["good", "bad"] * 10, "Bad", r"'Bad' does not occur.*\['bad', 'good'\]"),
+    ([1, 2] * 10, "two", "'two' is not a number"),
+    ([1, 2] * 10, "3", "'3' does not occur")])
+def test_a_bad_value_that_cannot_split_the_target_in_two_is_refused(
+        values: list[object], bad_value: str, message: str) -> None:
+    with pytest.raises(InvalidTarget, match=message) as caught:
+        binary_target(frame(bad=values), "bad", bad_value)
+    assert caught.value.column == "bad"
+
+
+def test_a_target_that_is_not_0_1_points_at_bad_value() -> None:
+    with pytest.raises(InvalidTarget, match="--bad-value"):
+        train_scorecard(frame(bad=[1, 2] * 10), FEATURES)
+
+
+def test_a_scorecard_with_no_feature_left_is_refused_with_every_reason() -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    noise = pl.DataFrame({"income": rng.normal(size=n), "city": rng.choice(["a", "b"], n),
+                          "bad": (rng.random(n) < 0.3).astype(np.int64)})
+    with pytest.raises(NoFeatureKept, match=r"'bad'.*income: IV .*city: IV") as caught:
+        train_scorecard(noise, FEATURES)
+    assert caught.value.column == "bad"
+
+
+def test_csv_markers_of_missing_values_keep_a_numeric_column_numeric(tmp_path: Path) -> None:
+    path = tmp_path / "apps.csv"
+    path.write_text("income,city,bad\n1200,NA,0\nNA,b,1\nN/A,a,0\n#N/A,a,1\n3.5,NULL,0\n")
+    table = read_table(path)
+    assert table["income"].dtype == pl.Float64
+    assert table["income"].to_list() == [1200.0, None, None, None, 3.5]
+    assert table["city"].to_list() == [None, "b", "a", "a", None]
+
+
+def test_a_csv_whose_types_change_after_the_first_rows_is_read_whole(tmp_path: Path) -> None:
+    rows = [str(i % 90) for i in range(SCHEMA_ROWS + 500)] + ["7.25", "NA"]
+    path = tmp_path / "late.csv"
+    path.write_text("income\n" + "\n".join(rows) + "\n")
+    table = read_table(path)
+    assert table["income"].dtype == pl.Float64
+    assert table.height == len(rows)
+    assert table["income"].to_list()[-2:] == [7.25, None]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.csv", b"", "the file is empty"),
+    ("broken.parquet", b"not parquet at all", "cannot be read as parquet"),
+    ("quoted.csv", b'a,b\n1,"2\n', "cannot be read as csv"),
+    ("apps.xlsx", b"PK", "must be .csv or .parquet")])
+def test_a_file_that_cannot_be_read_is_refused_by_name(tmp_path: Path, name: str,
+                                                       content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InvalidCommand, match=message):
+        read_table(path)

@@ -195,6 +195,49 @@ def test_categorical_values_group_by_default_rate(german: Dataset) -> None:
     assert unseen.tolist() == [binning.missing_index, binning.missing_index]
 
 
+def test_an_identifier_or_a_date_is_no_feature_however_the_sample_falls() -> None:
+    """Thousands of categories of a row or three each: ordered by the rate the sample gave
+    them they would separate defaulters perfectly (IV in the tens); pooled, they are one
+    bin with no information."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    ids = np.array([f"C{i:05d}" for i in rng.permutation(n)], dtype=object)
+    days = np.array([f"2024-{m:02d}-{d:02d}" for m, d in zip(rng.integers(1, 13, n),
+                                                            rng.integers(1, 29, n),
+                                                            strict=True)], dtype=object)
+    for values in (ids, days):
+        binning = fit_feature(Feature("c", Kind.CATEGORICAL), values, y)
+        assert binning.n_regular == 1
+        assert binning.iv == 0.0
+        assert binning.association_p_value == 1.0
+        assert sorted(binning.groups[0]) == sorted(set(values))
+        assert binning.bins[0].label.endswith(f"… and {len(set(values)) - 5} more")
+
+
+def test_rare_categories_are_pooled_before_any_is_ordered_by_its_rate() -> None:
+    rng = np.random.default_rng(8)
+    big = {"city": 600, "town": 600, "village": 600}
+    rare = {f"hamlet{i}": 8 for i in range(25)}              # 200 rows: 8 each < 20
+    values = np.array([v for v, k in {**big, **rare}.items() for _ in range(k)], dtype=object)
+    rate = np.where(values == "city", 0.1, np.where(values == "town", 0.3, 0.5))
+    y = (rng.random(values.size) < rate).astype(np.int64)
+    y[np.flatnonzero(values == "hamlet0")] = 1   # a rare category all defaulters ...
+    y[np.flatnonzero(values == "hamlet1")] = 0   # ... and one without: pooled all the same
+    binning = fit_feature(Feature("place", Kind.CATEGORICAL), values, y)
+    pool = next(g for g in binning.groups if "hamlet0" in g)
+    assert set(rare) <= set(pool)
+    assert binning.bin_indices(np.array(["hamlet0"], dtype=object))[0] == \
+        binning.bin_indices(np.array(["hamlet1"], dtype=object))[0]
+    assert regular_rates(binning) == sorted(regular_rates(binning))
+    reordered = fit_feature(Feature("place", Kind.CATEGORICAL), values[::-1], y[::-1])
+    assert reordered.groups == binning.groups
+    own = fit_feature(Feature("place", Kind.CATEGORICAL), values, y,
+                      BinningOptions(min_category_size=0.001))
+    placed = own.bin_indices(np.array(["hamlet0", "hamlet1"], dtype=object))
+    assert placed[0] != placed[1]   # each by its own rate: the one fitted to the sample
+
+
 def test_optbinning_method_finds_bins_scored_the_same_way(german: Dataset) -> None:
     y = german.frame["creditability"].to_numpy()
     feature = Feature("duration_in_month", Kind.NUMERIC, trend="ascending")
@@ -332,8 +375,16 @@ def test_a_thousand_applications_get_the_customary_bins_and_a_million_finer_ones
     assert (german.min_prebin_size, german.min_bin_size, german.grid_size) == (0.05, 0.02, 100)
     large = BinningOptions().resolved(1_000_000, 35_000)
     assert (large.min_prebin_size, large.min_bin_size, large.grid_size) == (0.005, 0.005, 200)
-    asked = BinningOptions(min_prebin_size=0.1, min_bin_size=0.07, grid_size=50)
-    assert asked.resolved(1_000_000, 35_000) == Resolution(0.1, 0.07, 50)
+    asked = BinningOptions(min_prebin_size=0.1, min_bin_size=0.07, grid_size=50,
+                           min_category_size=0.01)
+    assert asked.resolved(1_000_000, 35_000) == Resolution(0.1, 0.07, 50, 0.01)
+
+
+def test_a_category_is_placed_by_its_own_rate_when_it_holds_six_of_the_rarer_outcome() -> None:
+    assert BinningOptions().resolved(800, 240).min_category_size == pytest.approx(6 / 240)
+    assert BinningOptions().resolved(1_000_000, 35_000).min_category_size == pytest.approx(
+        6 / 35_000)
+    assert BinningOptions().resolved(1_000, 980).min_category_size == pytest.approx(6 / 20)
 
 
 def test_finer_bins_on_more_rows_find_more_of_a_smooth_trend() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -94,3 +95,52 @@ def test_one_data_source_exactly(tmp_path: Path) -> None:
     code, out = run("train", "--target", "bad", "--out", str(tmp_path / "model"))
     assert code == 2
     assert "exactly one of --data or --from-db" in out
+
+
+def test_train_and_validate_read_a_good_bad_target_with_bad_value(tmp_path: Path,
+                                                                  german: Dataset) -> None:
+    data = tmp_path / "german.csv"
+    german.frame.with_columns(
+        pl.when(pl.col("creditability") == 1).then(pl.lit("bad")).otherwise(pl.lit("good"))
+        .alias("creditability")).write_csv(data)
+    code, out = run("train", "--data", str(data), "--target", "creditability", "--out",
+                    str(tmp_path / "model"), "--model", "scorecard")
+    assert code == 2 and "--bad-value" in out
+    assert not (tmp_path / "model").exists()
+    code, out = run("train", "--data", str(data), "--target", "creditability", "--out",
+                    str(tmp_path / "model"), "--model", "scorecard", "--bad-value", "bad")
+    assert code == 0, out
+    card = (tmp_path / "model" / "model_card.md").read_text()
+    assert "'bad' counted as a default (1)" in card
+    as_01 = tmp_path / "german01.csv"
+    german.frame.write_csv(as_01)
+    assert run("train", "--data", str(as_01), "--target", "creditability", "--out",
+               str(tmp_path / "model01"), "--model", "scorecard")[0] == 0
+    same = json.loads((tmp_path / "model" / "scorecard.json").read_text())
+    assert same == json.loads((tmp_path / "model01" / "scorecard.json").read_text())
+
+    code, out = run("validate", "--model", str(tmp_path / "model"), "--data", str(data),
+                    "--target", "creditability", "--bad-value", "bad", "--out",
+                    str(tmp_path / "report"), "--bootstrap", "50")
+    assert code == 0, out
+    numbers = json.loads((tmp_path / "report" / "validation.json").read_text())
+    assert numbers["samples"]["development"]["bads"] == 300
+
+
+def test_an_identifier_and_a_date_column_do_not_become_features(tmp_path: Path,
+                                                                german: Dataset) -> None:
+    """Each category of a row or three: ordered by its sample default rate, a customer id
+    or an application date would be the strongest feature of all (IV 2.7 for the date
+    before rare categories were pooled)."""
+    data = tmp_path / "german.csv"
+    n = german.frame.height
+    german.frame.with_columns(
+        pl.Series("customer_id", [f"C{i:06d}" for i in range(n)]),
+        pl.Series("applied_on", [date(2024, 1, 1) + timedelta(days=i * 37 % 366)
+                                 for i in range(n)])).write_csv(data)
+    code, out = run("train", "--data", str(data), "--target", "creditability", "--out",
+                    str(tmp_path / "model"), "--model", "scorecard")
+    assert code == 0, out
+    card = (tmp_path / "model" / "model_card.md").read_text()
+    assert "- customer_id: IV 0.0000" in card
+    assert "- applied_on: IV 0.0000" in card

@@ -42,14 +42,15 @@ def test_scorecard_beats_optbinning_and_toad(cv_aucs: dict[str, list[float]]) ->
 @pytest.mark.slow
 def test_lightgbm_challenger(cv_aucs: dict[str, list[float]]) -> None:
     aucs = cv_aucs["lightgbm"]
-    # 0.7942 ± 0.018; 0.7925 with every inferred trend constrained, noise included
-    assert np.mean(aucs) >= 0.7935
+    # 0.7960 ± 0.016 (0.7942 before rare categories were pooled; 0.7925 with every
+    # inferred trend constrained, noise included)
+    assert np.mean(aucs) >= 0.795
     assert np.std(aucs) < 0.03
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="issue #5 goal not met: the challenger measures "
-                   "0.7942; see docs/benchmarks.md, 'The challenger on German credit'")
+                   "0.7960; see docs/benchmarks.md, 'The challenger on German credit'")
 def test_lightgbm_challenger_reaches_the_goal(cv_aucs: dict[str, list[float]]) -> None:
     # strict: the day this passes, the marker must go and the goal is met
     assert np.mean(cv_aucs["lightgbm"]) >= 0.800

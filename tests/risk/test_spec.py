@@ -165,11 +165,12 @@ def test_train_refuses_a_bad_scaling_or_file_and_writes_nothing(tmp_path: Path) 
 
 def test_a_feature_file_fixes_bin_sizes_and_selection_thresholds(tmp_path: Path) -> None:
     spec = read_feature_file(written(tmp_path, SPEC + """
-binning: {min_bin_size: 0.05, max_bins: 6}
+binning: {min_bin_size: 0.05, max_bins: 6, min_category_size: 0.03}
 selection: {min_iv: 0.05, stepwise: true}
 """))
     options = spec.scorecard_options()
     assert (options.binning.min_bin_size, options.binning.max_bins) == (0.05, 6)
+    assert options.binning.min_category_size == 0.03
     assert options.binning.min_prebin_size is None          # left out: follows the data
     assert (options.selection.min_iv, options.selection.stepwise) == (0.05, True)
     assert options.selection.max_vif == 10.0                # left out: the default
@@ -181,6 +182,7 @@ selection: {min_iv: 0.05, stepwise: true}
     assert code == 0, out
     card = (tmp_path / "m" / "model_card.md").read_text(encoding="utf-8")
     assert "bins of at least 5.00% of the rows" in card and "at most 6 bins" in card
+    assert "categories under 3.00% of the rows pooled" in card
     assert "IV at least 0.05" in card and "then forward stepwise selection" in card
     saved = json.loads((tmp_path / "m" / "scorecard.json").read_text(encoding="utf-8"))
     regular = [len(f["binning"]["splits"]) + 1 if f["binning"]["kind"] == "numeric"
@@ -191,6 +193,7 @@ selection: {min_iv: 0.05, stepwise: true}
 @pytest.mark.parametrize(("text", "expected"), [
     ("binning: {min_bin_size: 0.7}", "binning.min_bin_size: input should be less than 0.5"),
     ("binning: {max_bins: 1}", "binning.max_bins: input should be greater than or equal to 2"),
+    ("binning: {min_category_size: 0}", "binning.min_category_size: input should be greater"),
     ("selection: {max_vif: 0.5}", "selection.max_vif"),
     ("selection: {stepwise: 'yes'}", "selection.stepwise"),
     ("binning: {grid: 5}", "binning.grid: unknown field"),

@@ -86,6 +86,13 @@ class BinningOptions:
         get the customary bins, a million at 3.5% bins of 0.5%, which find the finer
         structure such a sample shows (on the benchmark's million simulated
         applications, +0.002 AUC on held-out rows) without bins too small to review.
+      min_category_size: smallest category placed by its own default rate, as a share
+        of the regular rows; ``None``: a category must hold enough rows to expect
+        ``bin_support`` of the rarer outcome. Smaller categories are pooled into one
+        group of rare values before any category is ordered by its rate: ordering
+        categories of a few rows each by the rate the sample gave them is fitting the
+        target (a date or an identifier, thousands of tiny categories, would otherwise
+        look like the strongest feature of all).
       woe_prior: pseudo-rows at the overall default rate added to each bin's WOE.
     """
 
@@ -97,6 +104,7 @@ class BinningOptions:
     grid_size: int | None = None
     prebin_support: float = 15.0
     bin_support: float = 6.0
+    min_category_size: float | None = None
     woe_prior: float = 0.0
 
     def resolved(self, rows: float, events: float) -> Resolution:
@@ -113,7 +121,10 @@ class BinningOptions:
         prebin = share(self.min_prebin_size, self.prebin_support, CUSTOMARY_PREBIN_SHARE)
         final = share(self.min_bin_size, self.bin_support, CUSTOMARY_BIN_SHARE)
         grid = self.grid_size or max(100, math.ceil(1.0 / prebin - 1e-9))
-        return Resolution(prebin, final, grid)
+        category = self.min_category_size
+        if category is None:
+            category = min(1.0, self.bin_support / rarer) if rarer > 0 else final
+        return Resolution(prebin, final, grid, category)
 
 
 CUSTOMARY_PREBIN_SHARE = 0.05   # optbinning's default too
@@ -128,6 +139,7 @@ class Resolution:
     min_prebin_size: float
     min_bin_size: float
     grid_size: int
+    min_category_size: float
 
 
 @dataclass(frozen=True)
@@ -714,21 +726,26 @@ def _numeric_blocks(grid: _Grid, trend: str, options: BinningOptions, sizes: Res
 
 def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
                      options: BinningOptions) -> FeatureBinning:
-    """Categories ordered by default rate, then merged like numeric pre-bins."""
+    """Categories ordered by default rate, then merged like numeric pre-bins; categories
+    too small for their rate to mean anything are pooled first (``min_category_size``)."""
     stats = (pl.DataFrame({"value": values, "y": y})
              .group_by("value").agg(pl.len().alias("n"), pl.col("y").sum().alias("e")))
     specials = [str(v) for v in feature.special_values]
     counts = {value: (float(e), float(n)) for value, n, e in stats.iter_rows()}
-    regular = sorted((v for v in counts if v is not None and v not in specials),
-                     key=lambda v: (counts[v][0] / counts[v][1], v))
-    grid = _Grid.of(np.array([counts[v][0] for v in regular], dtype=np.float64),
-                    np.array([counts[v][1] for v in regular], dtype=np.float64))
-    blocks = _pava(grid, [(i, i + 1) for i in range(len(regular))], ascending=True)
-    rows = float(grid.totals.sum())
-    sizes = options.resolved(rows, float(grid.events.sum()))
+    regular = [v for v in counts if v is not None and v not in specials]
+    rows = sum(counts[v][1] for v in regular)
+    sizes = options.resolved(rows, sum(counts[v][0] for v in regular))
+    cells = _category_cells(regular, counts, sizes.min_category_size * rows)
+    cell_counts = [(sum(counts[v][0] for v in c), sum(counts[v][1] for v in c)) for c in cells]
+    order = sorted(range(len(cells)), key=lambda i: (cell_counts[i][0] / cell_counts[i][1],
+                                                     cells[i][0]))
+    cells = [cells[i] for i in order]
+    grid = _Grid.of(np.array([cell_counts[i][0] for i in order], dtype=np.float64),
+                    np.array([cell_counts[i][1] for i in order], dtype=np.float64))
+    blocks = _pava(grid, [(i, i + 1) for i in range(len(cells))], ascending=True)
     blocks = _merge_small(grid, blocks, sizes.min_bin_size * rows)
     blocks = _merge_to_max(grid, blocks, options.max_bins)
-    groups = tuple(tuple(regular[a:b]) for a, b in blocks)
+    groups = tuple(tuple(v for cell in cells[a:b] for v in cell) for a, b in blocks)
     outside = [counts.get(v, (0.0, 0.0)) for v in [*specials, None]]
     events, totals = grid.block_counts(blocks)
     all_events = [*events.tolist(), *(e for e, _ in outside)]
@@ -738,6 +755,16 @@ def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
     shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
                            _special_labels(feature), (), p_value)
     return _from_counts(shell, np.array(all_events), np.array(all_totals), options.woe_prior)
+
+
+def _category_cells(regular: Sequence[str], counts: Mapping[str | None, tuple[float, float]],
+                    min_rows: float) -> list[tuple[str, ...]]:
+    """Each category with at least ``min_rows`` rows on its own, the smaller ones pooled
+    into one cell (sorted, so the pool does not depend on the rows' order). Which
+    categories pool is decided by their sizes alone, before the target is looked at."""
+    own: list[tuple[str, ...]] = sorted((v,) for v in regular if counts[v][1] >= min_rows)
+    rare = tuple(sorted(v for v in regular if counts[v][1] < min_rows))
+    return [*own, rare] if rare else own
 
 
 def _fit_with_optbinning(feature: Feature, values: Values, y: IntArray,
@@ -787,9 +814,19 @@ def _bin_labels(binning: FeatureBinning) -> list[str]:
         edges = [-math.inf, *binning.splits, math.inf]
         labels = [f"[{_fmt(lo)}, {_fmt(hi)})" for lo, hi in itertools.pairwise(edges)]
     else:
-        labels = [", ".join(group) for group in binning.groups]
+        labels = [_group_label(group) for group in binning.groups]
     labels += [f"{value} {label}".strip() for value, label in binning.specials]
     return [*labels, "missing"]
+
+
+# A categorical bin's label names this many of its values, then how many more it holds.
+LABEL_VALUES = 5
+
+
+def _group_label(group: Sequence[str]) -> str:
+    if len(group) <= LABEL_VALUES + 1:
+        return ", ".join(group)
+    return f"{', '.join(group[:LABEL_VALUES])} … and {len(group) - LABEL_VALUES} more"
 
 
 def _fmt(value: float) -> str:

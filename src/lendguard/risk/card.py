@@ -14,13 +14,17 @@ from lendguard.risk.scorecard import TrainedScorecard
 
 
 def model_card(source: str, trained: TrainedScorecard | None, challenger: Challenger | None,
-               cv_auc: Mapping[str, tuple[float, float]] | None = None) -> str:
-    """The card's markdown; ``cv_auc`` maps a model name to (mean, spread) if measured."""
+               cv_auc: Mapping[str, tuple[float, float]] | None = None,
+               target_rule: str | None = None) -> str:
+    """The card's markdown; ``cv_auc`` maps a model name to (mean, spread) if measured;
+    ``target_rule`` says how the target was read when it was not 0/1."""
     lines = ["# Model card", "",
              "Intended use: ranking applicants of a consumer-credit product by probability "
              "of default (1 = default). Not for decisions on its own: a person signs off "
              "the policy that turns scores into decisions.", "",
              f"Training data: `{source}`."]
+    if target_rule:
+        lines += ["", target_rule]
     if cv_auc:
         lines += ["", "| model | cross-validated AUC | spread (std) |", "|---|---|---|"]
         lines += [f"| {name} | {mean:.4f} | {spread:.4f} |"
@@ -68,10 +72,14 @@ def _binning_line(trained: TrainedScorecard) -> str:
                f"{options.bin_support:g} of the rarer outcome, between the customary "
                "5% / 2% and 0.5%; a feature with missing or special values resolves on "
                "its regular rows)"]
+    category = ("" if options.min_category_size is not None else
+                f" (room for {options.bin_support:g} of the rarer outcome)")
     return (f"Binning: {options.method}; pre-bins of at least {sizes.min_prebin_size:.2%} "
             f"and bins of at least {sizes.min_bin_size:.2%} of the rows{''.join(why)}, at "
             f"most {options.max_bins} bins a feature; missing and special values in bins "
-            "of their own.")
+            "of their own; categories under "
+            f"{sizes.min_category_size:.2%} of the rows{category} pooled into one group "
+            "before categories are ordered by default rate.")
 
 
 def _selection_line(trained: TrainedScorecard) -> str:

@@ -181,6 +181,40 @@ def _target_problems(frame: pl.DataFrame, target: str) -> list[InvalidTrainingDa
     return []
 
 
+def binary_target(frame: pl.DataFrame, target: str, bad_value: str) -> pl.DataFrame:
+    """``frame`` with ``target`` recoded to 0/1: 1 where it holds ``bad_value`` (e.g.
+    ``bad``, ``2``, ``yes``), 0 where it holds the one other value it may hold. A numeric
+    column is compared as a number (``2`` matches 2 and 2.0), any other as trimmed text.
+    Missing targets stay missing, for ``require_valid`` to refuse by name; a column with
+    a third value, or in which ``bad_value`` never occurs, is refused here."""
+    if target not in frame.columns:
+        raise UnknownColumn(target, frame.columns)
+    column = frame[target]
+    missing = column.is_null()
+    if column.dtype.is_float():
+        missing = missing | column.is_nan().fill_null(False)
+    if column.dtype.is_numeric():
+        try:
+            wanted = float(bad_value)
+        except ValueError:
+            raise InvalidTarget(target, [], f"--bad-value {bad_value!r} is not a number, "
+                                f"and target column {target!r} is numeric") from None
+        is_bad = column.cast(pl.Float64) == wanted
+    else:
+        is_bad = column.cast(pl.String).str.strip_chars() == bad_value.strip()
+    present = column.filter(~missing)
+    values = sorted({str(v) for v in present.cast(pl.String).str.strip_chars().to_list()})
+    if not bool(is_bad.fill_null(False).any()):
+        raise InvalidTarget(target, values, f"--bad-value {bad_value!r} does not occur in "
+                            f"target column {target!r}, which holds {values[:5]!r}")
+    if len(values) > 2:
+        raise InvalidTarget(target, values, f"target column {target!r} holds "
+                            f"{len(values)} values {values[:5]!r}; with --bad-value it must "
+                            "hold two: the one that means default and one that does not")
+    return frame.with_columns(pl.when(missing).then(None)
+                              .otherwise(is_bad.cast(pl.Int64)).alias(target))
+
+
 def target_array(frame: pl.DataFrame, target: str) -> IntArray:
     """The target as 0/1 integers; the frame must have passed ``require_valid``."""
     return frame[target].cast(pl.Int64).to_numpy().astype(np.int64)

@@ -23,7 +23,7 @@ import polars as pl
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from lendguard.errors import NonNumericValues
+from lendguard.errors import NoFeatureKept, NonNumericValues
 from lendguard.risk.binning import (
     BinningOptions,
     CodeArray,
@@ -328,12 +328,16 @@ def train_scorecard(frame: pl.DataFrame, feature_set: FeatureSet,
     sample_codes = _codes(binnings, values, feature_set.names, sample)
     selection, sample_model = _select(sample_codes, y if sample is None else y[sample],
                                       binnings, feature_set.names, options)
+    if not selection.kept:
+        raise NoFeatureKept(feature_set.target, selection.dropped)
     C, prior, tuned = _regularisation(frame, y, feature_set.only(selection.kept), options)
     final = {n: with_woe_prior(binnings[n], prior) for n in feature_set.names}
     kept = list(selection.kept)
     codes = sample_codes if sample is None else _codes(binnings, values, kept, None)
     model = _fit_signed(_columns_of(woe_lookup(codes, final, kept, len(y)), kept), y,
                         selection, C, options.points_follow_woe, sample_model)
+    if not selection.kept:
+        raise NoFeatureKept(feature_set.target, selection.dropped)
     scorecard = scale(feature_set, final, selection.kept, model.coef_[0],
                       float(model.intercept_[0]), options.scaling)
     return TrainedScorecard(scorecard, final, selection, C, prior, frame.height,

@@ -72,6 +72,7 @@ class BinningSettings(_Model):
     min_prebin_size: Share | None = None
     min_bin_size: Share | None = None
     max_bins: Annotated[int, Field(ge=2, le=100)] | None = None
+    min_category_size: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
 class SelectionSettings(_Model):

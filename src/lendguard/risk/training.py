@@ -20,23 +20,50 @@ from lendguard.errors import InvalidCommand, UnknownColumn
 from lendguard.risk.artefact import Artefact, save_artefact
 from lendguard.risk.card import model_card
 from lendguard.risk.challenger import Challenger, ChallengerOptions, train_challenger
-from lendguard.risk.features import Feature, FeatureSet, infer_feature_set, require_valid
+from lendguard.risk.features import (
+    Feature,
+    FeatureSet,
+    binary_target,
+    infer_feature_set,
+    require_valid,
+)
 from lendguard.risk.scorecard import ScorecardOptions, TrainedScorecard, train_scorecard
 from lendguard.risk.spec import FeatureSpec
 
 MODEL_KINDS = ("scorecard", "lightgbm", "both")
 
 
+# What a CSV says for "no value": pandas' defaults, which is what the files people bring
+# were mostly written to be read by (R writes NA; spreadsheets #N/A).
+CSV_NULLS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+# Rows a CSV's column types are guessed from first; a file whose types change further down
+# is read again with every row looked at.
+SCHEMA_ROWS = 10_000
+
+
 def read_table(path: Path) -> pl.DataFrame:
-    """A CSV or Parquet file as a frame (by its extension)."""
-    if not path.exists():
+    """A CSV or Parquet file as a frame (by its extension). In a CSV the usual markers of
+    a missing value (``NA``, ``N/A``, ``NULL``, ``#N/A``, … as pandas reads them) are
+    missing values, so a numeric column with them stays numeric. A file that cannot be
+    read is refused with polars' reason, never half-read."""
+    if not path.is_file():
         raise InvalidCommand(f"no data file at {path}")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pl.read_csv(path, infer_schema_length=10_000)
-    if suffix in (".parquet", ".pq"):
-        return pl.read_parquet(path)
-    raise InvalidCommand(f"{path}: data files must be .csv or .parquet")
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise InvalidCommand(f"{path}: data files must be .csv or .parquet")
+    try:
+        if suffix != ".csv":
+            return pl.read_parquet(path)
+        try:
+            return pl.read_csv(path, infer_schema_length=SCHEMA_ROWS, null_values=CSV_NULLS)
+        except pl.exceptions.ComputeError:
+            return pl.read_csv(path, infer_schema_length=None, null_values=CSV_NULLS)
+    except pl.exceptions.NoDataError:
+        raise InvalidCommand(f"{path}: the file is empty") from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidCommand(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:
@@ -63,14 +90,18 @@ def train_models(frame: pl.DataFrame, target: str, out: Path, model: str, source
                  declared: Sequence[Feature] = (), cv_folds: int = 0,
                  progress: Callable[[str], None] | None = None,
                  spec: FeatureSpec | None = None,
-                 scorecard_options: ScorecardOptions | None = None) -> TrainingRun:
+                 scorecard_options: ScorecardOptions | None = None,
+                 bad_value: str | None = None) -> TrainingRun:
     """Train what ``model`` names on ``frame`` and save it under ``out``. The features
     are every column but ``target``: as ``declared``, or as a feature file's ``spec``
-    says (which may also exclude columns), or else by type."""
+    says (which may also exclude columns), or else by type. ``target`` holds 0/1, or
+    ``bad_value`` and one other value (``binary_target``)."""
     if model not in MODEL_KINDS:
         raise InvalidCommand(f"--model must be one of {', '.join(MODEL_KINDS)}, got {model!r}")
     if target not in frame.columns:
         raise UnknownColumn(target, frame.columns)
+    if bad_value is not None:
+        frame = binary_target(frame, target, bad_value)
     feature_set = (spec.feature_set(frame, target) if spec is not None
                    else infer_feature_set(frame, target, declared))
     if spec is not None:
@@ -87,7 +118,10 @@ def train_models(frame: pl.DataFrame, target: str, out: Path, model: str, source
         report("fitting the challenger")
         challenger = train_challenger(frame, feature_set,
                                       binnings=trained.binnings if trained else None)
-    card = model_card(source, trained, challenger, cv_auc)
+    target_rule = (None if bad_value is None else
+                   f"Target: `{target}`, {bad_value!r} counted as a default (1), its other "
+                   "value as repaid (0).")
+    card = model_card(source, trained, challenger, cv_auc, target_rule)
     return TrainingRun(save_artefact(out, trained, challenger, card), trained, challenger,
                        cv_auc)
 

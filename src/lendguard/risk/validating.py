@@ -23,7 +23,7 @@ import polars as pl
 from lendguard.errors import UnknownColumn
 from lendguard.risk.artefact import Artefact, load_artefact
 from lendguard.risk.binning import feature_values
-from lendguard.risk.features import FeatureSet
+from lendguard.risk.features import FeatureSet, binary_target
 from lendguard.risk.report import ScoredSample, ValidationReport, write_report
 from lendguard.risk.training import read_table
 
@@ -76,9 +76,12 @@ def challenger_of(champion: Artefact, other: Artefact | None) -> _Scorer | None:
 
 
 def _sample(name: str, frame: pl.DataFrame, target: str, champion: _Scorer,
-            challenger: _Scorer | None, with_features: bool) -> ScoredSample:
+            challenger: _Scorer | None, with_features: bool,
+            bad_value: str | None = None) -> ScoredSample:
     if target not in frame.columns:
         raise UnknownColumn(target, frame.columns)
+    if bad_value is not None:
+        frame = binary_target(frame, target, bad_value)
     scores = champion.scores(frame)
     features: Mapping[str, npt.ArrayLike] | None = None
     if with_features:
@@ -91,8 +94,9 @@ def _sample(name: str, frame: pl.DataFrame, target: str, champion: _Scorer,
 
 def validate_model(model: Path, data: Path, target: str, out: Path,
                    later: Path | None = None, challenger: Path | None = None,
-                   n_bootstrap: int = 1_000) -> ValidationReport:
+                   n_bootstrap: int = 1_000, bad_value: str | None = None) -> ValidationReport:
     """Score ``data`` (and ``later``) with the artefact in ``model`` and write the report.
+    ``target`` holds 0/1, or ``bad_value`` and one other value (``binary_target``).
 
     Artefacts are checked on load (hash, schema); bad data is refused naming its column;
     every problem ``write_report`` finds is raised at once before anything is written.
@@ -102,9 +106,9 @@ def validate_model(model: Path, data: Path, target: str, out: Path,
     champion = champion_of(artefact)
     rival = challenger_of(artefact, other)
     development = _sample("development", read_table(data), target, champion, rival,
-                          later is not None)
+                          later is not None, bad_value)
     later_sample = None if later is None else _sample(
-        "later", read_table(later), target, champion, rival, True)
+        "later", read_table(later), target, champion, rival, True, bad_value)
     return write_report(out, development, later_sample, model_name=champion.name,
                         higher_is_riskier=champion.higher_is_riskier,
                         challenger_name=rival.name if rival else "challenger",
