@@ -7,7 +7,12 @@ import numpy as np
 import polars as pl
 
 from lendguard.risk.binning import BinningOptions, FeatureBinning, fit_feature, trend_p_value
-from lendguard.risk.challenger import Challenger, choose_calibration, monotone_constraints
+from lendguard.risk.challenger import (
+    Challenger,
+    choose_calibration,
+    monotone_constraints,
+    train_challenger,
+)
 from lendguard.risk.datasets import Dataset
 from lendguard.risk.features import Feature, FeatureSet, Kind
 from lendguard.risk.scorecard import TrainedScorecard
@@ -110,3 +115,16 @@ def test_reason_codes_are_the_largest_risk_raising_contributions(
             assert reason.contribution > 0
             assert "raised the risk of default" in reason.text_en
             assert "提高了违约风险" in reason.text_zh
+
+
+def test_the_challenger_reads_a_categorical_code_alike_from_integers_and_floats(
+        uci: Dataset) -> None:
+    """UCI's EDUCATION and MARRIAGE are codes held as categories: a file that carries them
+    as floats (pandas with a gap) must get the same PDs."""
+    frame = uci.frame.head(3000).with_columns(pl.col("EDUCATION").cast(pl.Int64),
+                                              pl.col("MARRIAGE").cast(pl.Int64))
+    challenger = train_challenger(frame, uci.feature_set)
+    as_float = frame.with_columns(pl.col("EDUCATION").cast(pl.Float64),
+                                  pl.col("MARRIAGE").cast(pl.Float64))
+    assert np.array_equal(challenger.probability_of_default(frame),
+                          challenger.probability_of_default(as_float))

@@ -272,3 +272,36 @@ def test_reasons_of_a_whole_frame_equal_each_records_reasons(
                     .iter_rows(named=True)]
         assert card.reasons_frame(frame, top) == expected
     assert card.reasons_frame(frame, 0) == [[] for _ in range(frame.height)]
+
+
+def test_a_categorical_code_scores_alike_from_an_integer_a_float_or_one_record() -> None:
+    """pandas writes an integer column with gaps as floats: a tier of 2 trained from
+    integers must not become an unseen "2.0" when scored from such a file (or the
+    reverse), nor a special value -1 lose its bin."""
+    rng = np.random.default_rng(21)
+    n = 6000
+    tier = rng.choice([-1, 1, 2, 3, 4], n)
+    flag = rng.random(n) < 0.4
+    p = np.select([tier == -1, tier == 1, tier == 2, tier == 3], [0.5, 0.1, 0.2, 0.3], 0.4)
+    y = (rng.random(n) < np.where(flag, p + 0.1, p)).astype(np.int64)
+    features = FeatureSet("bad", (
+        Feature("tier", Kind.CATEGORICAL, special_values={-1: "no tier"}),
+        Feature("flag", Kind.CATEGORICAL)))
+    as_int = pl.DataFrame({"tier": tier, "flag": flag, "bad": y})
+    as_float = as_int.with_columns(pl.col("tier").cast(pl.Float64),
+                                   pl.col("flag").cast(pl.String))
+    card = train_scorecard(as_int, features, ScorecardOptions(C=1.0, woe_prior=0.0)).scorecard
+    from_float = train_scorecard(as_float, features,
+                                 ScorecardOptions(C=1.0, woe_prior=0.0)).scorecard
+    expected = card.score_frame(as_int)
+    assert expected.tolist() == card.score_frame(as_float).tolist()
+    assert expected.tolist() == from_float.score_frame(as_int).tolist()
+    tier_bins = next(f.binning for f in card.features if f.feature.name == "tier")
+    assert tier_bins.bins[tier_bins.n_regular].label == "-1 no tier"
+    assert tier_bins.bins[tier_bins.n_regular].count == int((tier == -1).sum())
+    for record in ({"tier": 2, "flag": True}, {"tier": 2.0, "flag": "true"},
+                   {"tier": np.int64(2), "flag": np.bool_(True)}, {"tier": "2", "flag": True}):
+        assert card.score_one(record) == card.score_one({"tier": 2, "flag": True})
+    assert card.score_one({"tier": -1.0, "flag": False}) == card.score_one(
+        {"tier": -1, "flag": False})
+    assert card.score_one({"tier": float("nan"), "flag": None}) == card.score_one({})

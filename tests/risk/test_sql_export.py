@@ -17,7 +17,7 @@ from psycopg import sql
 
 from lendguard.risk.artefact import scorecard_sql
 from lendguard.risk.datasets import Dataset
-from lendguard.risk.features import Feature, FeatureSet
+from lendguard.risk.features import Feature, FeatureSet, Kind
 from lendguard.risk.scorecard import Scorecard, ScorecardOptions, train_scorecard
 from lendguard.risk.selection import SelectionOptions
 
@@ -71,6 +71,25 @@ def test_sqlite_scores_equal_python_scores(card_and_rows: tuple[Scorecard, pl.Da
     assert len(np.unique(python)) > 20
 
 
+def as_numbers(rows: pl.DataFrame) -> list[tuple[object, ...]]:
+    """The rows with the category codes as numbers: EDUCATION a float, MARRIAGE an int."""
+    return rows.with_columns(pl.col("EDUCATION").cast(pl.Float64),
+                             pl.col("MARRIAGE").cast(pl.Int64)).rows()
+
+
+def test_sqlite_scores_category_codes_stored_as_numbers_as_python_does(
+        card_and_rows: tuple[Scorecard, pl.DataFrame]) -> None:
+    """A category code in a REAL column casts to '2.0' in SQLite: the SQL knows it as '2'."""
+    card, rows = card_and_rows
+    with sqlite3.connect(":memory:") as conn:
+        conn.execute('CREATE TABLE applications (id INTEGER, "EDUCATION" REAL, '
+                     '"MARRIAGE" INTEGER, "LIMIT_BAL" REAL, "BILL_AMT1" REAL)')
+        conn.executemany("INSERT INTO applications VALUES (?, ?, ?, ?, ?)", as_numbers(rows))
+        scored = dict(conn.execute(scorecard_sql(card, "applications", key="id")).fetchall())
+    assert [scored[i] for i in range(rows.height)] == card.score_frame(rows).tolist()
+    assert "'2', '2.0'" in scorecard_sql(card)
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     schema = f"lg_risk_{uuid.uuid4().hex[:12]}"
@@ -99,3 +118,47 @@ def test_postgresql_scores_equal_python_scores(card_and_rows: tuple[Scorecard, p
             scored = dict(cursor.fetchall())
     python = card.score_frame(rows)
     assert [scored[i] for i in range(rows.height)] == python.tolist()
+
+
+@pytest.mark.postgres
+def test_postgresql_scores_category_codes_stored_as_numbers_as_python_does(
+        card_and_rows: tuple[Scorecard, pl.DataFrame], pg_schema: str) -> None:
+    card, rows = card_and_rows
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
+        conn.execute('CREATE TABLE applications (id INTEGER, "EDUCATION" NUMERIC(4, 1), '
+                     '"MARRIAGE" BIGINT, "LIMIT_BAL" DOUBLE PRECISION, '
+                     '"BILL_AMT1" DOUBLE PRECISION)')
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO applications VALUES (%s, %s, %s, %s, %s)",
+                               as_numbers(rows))
+            cursor.execute(scorecard_sql(card, "applications", key="id").encode())
+            scored = dict(cursor.fetchall())
+    assert [scored[i] for i in range(rows.height)] == card.score_frame(rows).tolist()
+
+
+@pytest.mark.postgres
+def test_a_boolean_feature_scores_alike_in_python_sqlite_and_postgresql(pg_schema: str) -> None:
+    """SQLite keeps a boolean as 1/0, PostgreSQL as a boolean that casts to 'true'."""
+    rng = np.random.default_rng(2)
+    flag = rng.random(4000) < 0.4
+    frame = pl.DataFrame({"flag": flag,
+                          "bad": (rng.random(4000) < np.where(flag, 0.4, 0.2)).astype(int)})
+    card = train_scorecard(frame, FeatureSet("bad", (Feature("flag", Kind.CATEGORICAL),)),
+                           ScorecardOptions(C=1.0, woe_prior=0.0)).scorecard
+    rows = pl.DataFrame({"flag": [True, False, None]}).with_row_index("id")
+    python = card.score_frame(rows).tolist()
+    assert python[0] != python[1]
+    with sqlite3.connect(":memory:") as lite:
+        lite.execute("CREATE TABLE applications (id INTEGER, flag BOOLEAN)")
+        lite.executemany("INSERT INTO applications VALUES (?, ?)", rows.rows())
+        assert [s for _, s in sorted(lite.execute(scorecard_sql(card, key="id")))] == python
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
+        conn.execute("CREATE TABLE applications (id INTEGER, flag BOOLEAN)")
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO applications VALUES (%s, %s)", rows.rows())
+            cursor.execute(scorecard_sql(card, key="id").encode())
+            assert [s for _, s in sorted(cursor.fetchall())] == python

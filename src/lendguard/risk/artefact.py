@@ -28,7 +28,7 @@ import orjson
 from lendguard.errors import ArtefactSchemaMismatch, ArtefactTampered, ModelArtefactError
 from lendguard.risk.binning import BinStats, FeatureBinning
 from lendguard.risk.challenger import Calibration, Challenger
-from lendguard.risk.features import Feature, FeatureSet, Kind
+from lendguard.risk.features import Feature, FeatureSet, Kind, category_of
 from lendguard.risk.scorecard import Scaling, Scorecard, ScoredFeature, TrainedScorecard
 
 ARTEFACT_SCHEMA = "lendguard.model-artefact/1"
@@ -125,20 +125,37 @@ def feature_case_sql(scored: ScoredFeature) -> str:
     column = _ident(scored.feature.name)
     whens = [f"WHEN {column} IS NULL THEN {points[binning.missing_index]}"]
     numeric = binning.kind is Kind.NUMERIC
+    known = set() if numeric else set(binning.category_bins())
     for offset, (value, _) in enumerate(binning.specials):
-        literal = _number(float(value)) if numeric else _text(str(value))
-        target = column if numeric else f"CAST({column} AS TEXT)"
-        whens.append(f"WHEN {target} = {literal} THEN {points[binning.n_regular + offset]}")
+        if numeric:
+            test = f"{column} = {_number(float(value))}"
+        else:
+            spellings = _spellings(str(category_of(value)), known)
+            test = f"CAST({column} AS TEXT) IN ({', '.join(_text(v) for v in spellings)})"
+        whens.append(f"WHEN {test} THEN {points[binning.n_regular + offset]}")
     if numeric:
         whens += [f"WHEN {column} < {_number(cut)} THEN {points[i]}"
                   for i, cut in enumerate(binning.splits)]
         whens.append(f"ELSE {points[binning.n_regular - 1]}")
     else:
         for i, group in enumerate(binning.groups):
-            values = ", ".join(_text(v) for v in group)
+            values = ", ".join(_text(s) for v in group for s in _spellings(v, known))
             whens.append(f"WHEN CAST({column} AS TEXT) IN ({values}) THEN {points[i]}")
         whens.append(f"ELSE {points[binning.missing_index]}")
     return "CASE " + " ".join(whens) + " END"
+
+
+def _spellings(category: str, known: set[str]) -> list[str]:
+    """The texts a database may cast a stored category to: a whole number held as REAL
+    casts to ``2.0`` in SQLite (``2`` in PostgreSQL), a boolean held as an integer (SQLite
+    has no other) to ``1``/``0``. Python reads all of these as the category
+    (``category_text``); a spelling that is itself another category is left out."""
+    extra = []
+    if category.lstrip("-").isdigit():
+        extra.append(f"{int(category)}.0")
+    elif category in ("true", "false"):
+        extra.append("1" if category == "true" else "0")
+    return [category, *(s for s in extra if s not in known)]
 
 
 def score_expression(scorecard: Scorecard) -> str:

@@ -51,6 +51,8 @@ from lendguard.risk.features import (
     IntArray,
     Kind,
     ObjectArray,
+    category_of,
+    category_text,
     numeric_array,
 )
 
@@ -244,7 +246,7 @@ class FeatureBinning:
     def category_bins(self) -> dict[str, int]:
         mapping = {value: i for i, group in enumerate(self.groups) for value in group}
         for offset, (value, _) in enumerate(self.specials):
-            mapping[str(value)] = self.n_regular + offset
+            mapping[str(category_of(value))] = self.n_regular + offset
         return mapping
 
     def transform(self, values: Values) -> FloatArray:
@@ -634,7 +636,7 @@ def _split_numeric(x: FloatArray, specials: Sequence[SpecialValue]) -> _Split:
 def _split_categorical(values: Values, specials: Sequence[SpecialValue]) -> _Split:
     series = _as_text(values)
     missing = series.is_null().to_numpy()
-    masks = [(series == str(v)).fill_null(False).to_numpy() for v in specials]
+    masks = [(series == category_of(v)).fill_null(False).to_numpy() for v in specials]
     regular = ~missing
     for mask in masks:
         regular &= ~mask
@@ -642,9 +644,16 @@ def _split_categorical(values: Values, specials: Sequence[SpecialValue]) -> _Spl
 
 
 def _as_text(values: Values) -> pl.Series:
+    """Categorical values as the text their categories are known by (``category_text``)."""
     if isinstance(values, pl.Series):
-        return values.cast(pl.String)
-    return pl.Series(values.tolist(), dtype=pl.String)
+        return category_text(values)
+    if values.dtype.kind in "biuf":
+        return category_text(pl.Series(values))
+    items = values.tolist()
+    try:
+        return pl.Series(items, dtype=pl.String, strict=True)
+    except TypeError:   # not all text: each value as category_of writes it
+        return pl.Series([category_of(v) for v in items], dtype=pl.String)
 
 
 def _as_floats(values: Values) -> FloatArray:
@@ -730,7 +739,7 @@ def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
     too small for their rate to mean anything are pooled first (``min_category_size``)."""
     stats = (pl.DataFrame({"value": values, "y": y})
              .group_by("value").agg(pl.len().alias("n"), pl.col("y").sum().alias("e")))
-    specials = [str(v) for v in feature.special_values]
+    specials = [str(category_of(v)) for v in feature.special_values]
     counts = {value: (float(e), float(n)) for value, n, e in stats.iter_rows()}
     regular = [v for v in counts if v is not None and v not in specials]
     rows = sum(counts[v][1] for v in regular)
@@ -887,7 +896,7 @@ def feature_values(frame: pl.DataFrame, feature: Feature) -> Values:
     """The column of ``feature`` as the array binning works on."""
     if feature.kind is Kind.NUMERIC:
         return numeric_array(frame[feature.name])
-    return frame[feature.name].cast(pl.String)
+    return category_text(frame[feature.name])
 
 
 def fit_binnings(frame: pl.DataFrame, feature_set: FeatureSet, y: IntArray,

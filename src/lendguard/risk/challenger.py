@@ -44,6 +44,7 @@ from lendguard.risk.features import (
     FloatArray,
     IntArray,
     Kind,
+    category_text,
     numeric_array,
     require_valid,
     target_array,
@@ -221,7 +222,7 @@ def design_matrix(frame: pl.DataFrame, feature_set: FeatureSet,
         if feature.kind is Kind.NUMERIC:
             columns.append(numeric_array(frame[feature.name]))
         else:
-            column = frame[feature.name].cast(pl.String)
+            column = category_text(frame[feature.name])
             columns.append(column.replace_strict(dict(encodings[feature.name]), default=None,
                                                  return_dtype=pl.Float64)
                            .fill_null(np.nan).to_numpy())

@@ -9,6 +9,7 @@ No model code lives here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -229,4 +230,39 @@ def numeric_array(column: pl.Series) -> FloatArray:
 
 def categorical_array(column: pl.Series) -> ObjectArray:
     """A categorical feature as text values with ``None`` for missing."""
-    return np.asarray(column.cast(pl.String).to_list(), dtype=object)
+    return np.asarray(category_text(column).to_list(), dtype=object)
+
+
+def category_text(column: pl.Series) -> pl.Series:
+    """A categorical feature's values as the text its categories are known by, whatever
+    type the file gave the column: a whole number is written without a decimal point
+    (a tier of 2 is ``"2"`` from an integer column and from a float one, as pandas makes
+    an integer column with gaps), NaN is missing, booleans are ``true``/``false``."""
+    if not column.dtype.is_float():
+        return column.cast(pl.String)
+    whole = column.is_finite().fill_null(False) & (column == column.floor()).fill_null(False)
+    as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
+    text = (pl.select(pl.when(whole & as_int.is_not_null()).then(as_int)
+                      .when(column.is_nan().fill_null(False)).then(None)
+                      .otherwise(column.cast(pl.String)))
+            .to_series())
+    return text.alias(column.name)
+
+
+def category_of(value: object) -> str | None:
+    """One value as ``category_text`` writes it (``None`` for missing): for scoring one
+    record without a frame."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if number != number:
+            return None
+        if math.isfinite(number) and number == math.floor(number) and abs(number) < 2**63:
+            return str(int(number))
+        return str(category_text(pl.Series([number]))[0])
+    return str(value)

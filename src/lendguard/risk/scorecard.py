@@ -40,6 +40,7 @@ from lendguard.risk.features import (
     FloatArray,
     IntArray,
     Kind,
+    category_of,
     require_valid,
     target_array,
 )
@@ -235,7 +236,8 @@ class _Lookup:
     def of(scored: ScoredFeature) -> _Lookup:
         binning = scored.binning
         numeric = binning.kind is Kind.NUMERIC
-        specials: dict[object, int] = {(float(v) if numeric else str(v)): binning.n_regular + i
+        specials: dict[object, int] = {(float(v) if numeric else category_of(v)):
+                                       binning.n_regular + i
                                        for i, (v, _) in enumerate(binning.specials)}
         return _Lookup(scored.feature.name, numeric, list(binning.splits), specials,
                        {} if numeric else binning.category_bins(), binning.missing_index,
@@ -245,7 +247,9 @@ class _Lookup:
         if value is None or value == "":
             return self.missing
         if not self.numeric:
-            return self.categories.get(str(value), self.missing)
+            category = category_of(value)
+            return self.missing if category is None else self.categories.get(category,
+                                                                              self.missing)
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):

@@ -40,7 +40,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lendguard.errors import InvalidConfiguration, ManyDataProblems, UnknownColumn
-from lendguard.risk.features import TRENDS, Feature, FeatureSet, Kind, infer_feature_set
+from lendguard.risk.features import (
+    TRENDS,
+    Feature,
+    FeatureSet,
+    Kind,
+    category_of,
+    infer_feature_set,
+)
 from lendguard.risk.scorecard import ScorecardOptions
 from lendguard.validation_errors import describe
 
@@ -174,7 +181,7 @@ def _contradictions(name: str, kind: Kind, declaration: FeatureDeclaration) -> l
 
 
 def _special_key(value: int | float | str, kind: Kind) -> float | str:
-    return float(value) if kind is Kind.NUMERIC else str(value)
+    return float(value) if kind is Kind.NUMERIC else str(category_of(value))
 
 
 def read_feature_file(path: Path | None) -> FeatureSpec:
