@@ -144,3 +144,21 @@ def test_an_identifier_and_a_date_column_do_not_become_features(tmp_path: Path,
     card = (tmp_path / "model" / "model_card.md").read_text()
     assert "- customer_id: IV 0.0000" in card
     assert "- applied_on: IV 0.0000" in card
+
+
+def test_a_number_of_folds_the_data_cannot_take_is_refused_before_any_work(
+        tmp_path: Path) -> None:
+    data = tmp_path / "few.csv"
+    rows = 9 * [1] + 300 * [0]
+    pl.DataFrame({"income": [float(i % 37) for i in range(len(rows))],
+                  "bad": rows}).write_csv(data)
+    for folds, message in (("1", "--cv must be 0 (no cross-validation) or at least 2"),
+                           ("-3", "at least 2, got -3"),
+                           ("10", "--cv 10: the rarer outcome has 9 rows"),
+                           ("5", "--cv 5: a training fold would hold 7 rows of the rarer "
+                                 "outcome (9 in all)")):
+        code, out = run("train", "--data", str(data), "--target", "bad", "--out",
+                        str(tmp_path / "model"), "--cv", folds)
+        assert code == 2, out
+        assert "invalid_command" in out and message in out
+        assert not (tmp_path / "model").exists()

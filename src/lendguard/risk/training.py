@@ -7,11 +7,13 @@ with a saved artefact. The CLI only parses arguments and shows progress.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -21,6 +23,7 @@ from lendguard.risk.artefact import Artefact, save_artefact
 from lendguard.risk.card import model_card
 from lendguard.risk.challenger import Challenger, ChallengerOptions, train_challenger
 from lendguard.risk.features import (
+    MIN_CLASS_ROWS,
     Feature,
     FeatureSet,
     binary_target,
@@ -132,6 +135,7 @@ def cross_validated_auc(frame: pl.DataFrame, feature_set: FeatureSet, model: str
                         ) -> dict[str, tuple[float, float]]:
     """Mean and standard deviation of the AUC over stratified folds (shuffled, seed 0)."""
     y = frame[feature_set.target].cast(pl.Int64).to_numpy()
+    check_folds(folds, y)
     aucs: dict[str, list[float]] = {}
     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
     for i, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
@@ -140,6 +144,23 @@ def cross_validated_auc(frame: pl.DataFrame, feature_set: FeatureSet, model: str
                                        scorecard_options).items():
             aucs.setdefault(name, []).append(float(roc_auc_score(y[test], score)))
     return {name: (float(np.mean(v)), float(np.std(v))) for name, v in aucs.items()}
+
+
+def check_folds(folds: int, y: npt.NDArray[np.int64]) -> None:
+    """Refuse a number of folds the 0/1 target ``y`` cannot be cross-validated with: each
+    test fold needs a defaulter and a repayer to measure AUC, each training fold
+    ``MIN_CLASS_ROWS`` of each to train on."""
+    if folds < 2:
+        raise InvalidCommand(f"--cv must be 0 (no cross-validation) or at least 2, got {folds}")
+    rarer = int(min(np.sum(y == 1), np.sum(y == 0)))
+    if folds > rarer:
+        raise InvalidCommand(f"--cv {folds}: the rarer outcome has {rarer} rows, and every "
+                             "test fold needs one of each outcome; use fewer folds")
+    in_training = rarer - math.ceil(rarer / folds)
+    if in_training < MIN_CLASS_ROWS:
+        raise InvalidCommand(f"--cv {folds}: a training fold would hold {in_training} rows of "
+                             f"the rarer outcome ({rarer} in all), and a model needs at least "
+                             f"{MIN_CLASS_ROWS}; use fewer folds")
 
 
 def fold_scores(train: pl.DataFrame, test: pl.DataFrame, feature_set: FeatureSet,
