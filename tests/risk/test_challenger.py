@@ -9,6 +9,7 @@ import polars as pl
 from lendguard.risk.binning import BinningOptions, FeatureBinning, fit_feature, trend_p_value
 from lendguard.risk.challenger import (
     Challenger,
+    booster_names,
     choose_calibration,
     monotone_constraints,
     train_challenger,
@@ -128,3 +129,20 @@ def test_the_challenger_reads_a_categorical_code_alike_from_integers_and_floats(
                                   pl.col("MARRIAGE").cast(pl.Float64))
     assert np.array_equal(challenger.probability_of_default(frame),
                           challenger.probability_of_default(as_float))
+
+
+def test_column_names_lightgbm_refuses_still_train_and_explain(german: Dataset) -> None:
+    """LightGBM refuses JSON's special characters in feature names; a file's column names
+    are whatever its author chose."""
+    renamed = {"duration_in_month": "duration [months]", "credit_amount": 'debt:income, "x"',
+               "age_in_years": "年龄 {岁}"}
+    frame = german.frame.rename(renamed)
+    features = FeatureSet(german.feature_set.target, tuple(
+        Feature(renamed.get(f.name, f.name), f.kind, f.description, f.description_zh)
+        for f in german.feature_set.features))
+    challenger = train_challenger(frame, features)
+    assert challenger.booster.num_feature() == len(features.features)
+    reasons = challenger.reasons(frame.head(50), top=3)
+    named = {r.feature for row in reasons for r in row}
+    assert named & set(renamed.values())
+    assert booster_names(["a b", "a_b", "x[1]", ""]) == ["a_b", "a_b_2", "x_1_", "_"]

@@ -20,7 +20,8 @@ booster is trained on every training row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -284,7 +285,8 @@ def _fit(matrix: FloatArray, y: IntArray, feature_set: FeatureSet, monotone: lis
          options: ChallengerOptions, rounds: int,
          valid: tuple[FloatArray, IntArray] | None = None,
          curve: dict[str, dict[str, list[float]]] | None = None) -> lgb.Booster:
-    data = lgb.Dataset(matrix, label=y, feature_name=feature_set.names, free_raw_data=True,
+    data = lgb.Dataset(matrix, label=y, feature_name=booster_names(feature_set.names),
+                       free_raw_data=True,
                        params={"verbosity": -1})
     params = {**options.params(monotone, len(y)), "metric": "binary_logloss"}
     if valid is None:
@@ -293,6 +295,22 @@ def _fit(matrix: FloatArray, y: IntArray, feature_set: FeatureSet, monotone: lis
     return lgb.train(params, data, num_boost_round=rounds, valid_sets=[valid_set],
                      valid_names=["held_out"],
                      callbacks=[lgb.record_evaluation(curve if curve is not None else {})])
+
+
+def booster_names(names: Sequence[str]) -> list[str]:
+    """Column names as LightGBM accepts them: it refuses JSON's special characters
+    (``[]{}:,"``) and turns whitespace into ``_``; made unique by a suffix where two
+    names come out alike. Only the text model shows them: the booster is fed and read
+    by position, and reasons use the feature set's own names."""
+    out: list[str] = []
+    for name in names:
+        safe = re.sub(r'[\[\]{}:,"\s]', "_", name) or "_"
+        candidate, n = safe, 1
+        while candidate in out:
+            n += 1
+            candidate = f"{safe}_{n}"
+        out.append(candidate)
+    return out
 
 
 def _out_of_fold(matrix: FloatArray, y: IntArray, feature_set: FeatureSet,
