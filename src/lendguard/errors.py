@@ -203,6 +203,16 @@ class ManyDataProblems(InvalidTrainingData):
         super().__init__(problems[0].column, "; ".join(str(p) for p in problems), problems)
 
 
+class UnsupportedColumnType(InvalidTrainingData):
+    """A column whose values are not single numbers or texts (a list, a struct, bytes)."""
+
+    code = "unsupported_column_type"
+
+    def __init__(self, column: str, dtype: str) -> None:
+        super().__init__(column, f"column {column!r} holds {dtype} values, which cannot be a "
+                         f"feature: leave it out (--exclude {column}) or flatten it first")
+
+
 class NoFeatureKept(InvalidTrainingData):
     """Every feature was dropped by the selection: there is no scorecard to fit."""
 

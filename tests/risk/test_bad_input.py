@@ -18,6 +18,7 @@ from lendguard.errors import (
     NonNumericValues,
     TooFewRows,
     UnknownColumn,
+    UnsupportedColumnType,
 )
 from lendguard.risk.features import Feature, FeatureSet, Kind, binary_target, infer_feature_set
 from lendguard.risk.scorecard import train_scorecard
@@ -163,3 +164,12 @@ def test_a_file_that_cannot_be_read_is_refused_by_name(tmp_path: Path, name: str
     path.write_bytes(content)
     with pytest.raises(InvalidCommand, match=message):
         read_table(path)
+
+
+def test_a_column_of_lists_is_refused_by_name_with_what_to_do() -> None:
+    nested = frame().with_columns(pl.Series("tags", [[1, 2]] * 20))
+    features = FeatureSet("bad", (*FEATURES.features, Feature("tags", Kind.CATEGORICAL)))
+    with pytest.raises(UnsupportedColumnType, match=r"'tags' holds List.*--exclude tags"):
+        train_scorecard(nested, features)
+    with pytest.raises(UnsupportedColumnType):
+        train_scorecard(nested, infer_feature_set(nested, "bad"))

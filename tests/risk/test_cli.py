@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -162,3 +162,26 @@ def test_a_number_of_folds_the_data_cannot_take_is_refused_before_any_work(
         assert code == 2, out
         assert "invalid_command" in out and message in out
         assert not (tmp_path / "model").exists()
+
+
+def test_decimal_categorical_and_timestamp_columns_train_and_score(tmp_path: Path,
+                                                                   german: Dataset) -> None:
+    """Parquet from a database or from pandas: amounts as decimals, categories as a
+    categorical type, a timestamp that must not become a feature."""
+    data = tmp_path / "typed.parquet"
+    n = german.frame.height
+    german.frame.with_columns(
+        pl.col("credit_amount").cast(pl.Decimal(12, 2)),
+        pl.col("purpose").cast(pl.Categorical),
+        pl.Series("applied_at", [datetime(2024, 1, 1) + timedelta(minutes=i * 997)
+                                 for i in range(n)])).write_parquet(data)
+    code, out = run("train", "--data", str(data), "--target", "creditability", "--out",
+                    str(tmp_path / "model"))
+    assert code == 0, out
+    card = (tmp_path / "model" / "model_card.md").read_text()
+    assert "| credit_amount |" in card and "| purpose |" in card
+    assert "- applied_at: IV 0.0000" in card
+    code, out = run("score", "--model", str(tmp_path / "model"), "--data", str(data),
+                    "--out", str(tmp_path / "scored.parquet"))
+    assert code == 0, out
+    assert pl.read_parquet(tmp_path / "scored.parquet")["score"].null_count() == 0

@@ -27,6 +27,7 @@ from lendguard.errors import (
     NonNumericValues,
     TooFewRows,
     UnknownColumn,
+    UnsupportedColumnType,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -130,6 +131,9 @@ def data_problems(frame: pl.DataFrame, feature_set: FeatureSet,
     for feature in feature_set.features:
         if feature.name not in frame.columns:
             problems.append(UnknownColumn(feature.name, frame.columns))
+        elif frame[feature.name].dtype.is_nested() or frame[feature.name].dtype in (
+                pl.Binary, pl.Object):
+            problems.append(UnsupportedColumnType(feature.name, str(frame[feature.name].dtype)))
         elif feature.kind is Kind.NUMERIC:
             problem = _non_numeric(frame[feature.name])
             if problem is not None:
