@@ -247,6 +247,8 @@ class _Lookup:
         if value is None or value == "":
             return self.missing
         if not self.numeric:
+            if type(value) is str:   # the usual case, without category_of's checks
+                return self.categories.get(value, self.missing)
             category = category_of(value)
             return self.missing if category is None else self.categories.get(category,
                                                                               self.missing)
