@@ -4,6 +4,7 @@ or of another schema."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,15 @@ def test_the_challenger_keeps_the_level_its_constraints_passed(
     older = challenger_from_dict(data, german_challenger.model_text)
     assert older.constraint_level is None
     assert "G-test (level not recorded)" in model_card("german.csv", None, older)
+
+
+def test_the_challenger_keeps_what_it_left_out(tmp_path: Path,
+                                               german_challenger: Challenger) -> None:
+    left = replace(german_challenger, left_out=("customer_id",))
+    save_artefact(tmp_path / "lgb", None, left, "# card\n")
+    loaded = load_artefact(tmp_path / "lgb").challenger
+    assert loaded is not None and loaded.left_out == ("customer_id",)
+    assert "nothing to split on): customer_id." in model_card("german.csv", None, loaded)
+    data = challenger_to_dict(german_challenger)
+    del data["left_out"]
+    assert challenger_from_dict(data, german_challenger.model_text).left_out == ()

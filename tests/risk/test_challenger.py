@@ -146,3 +146,18 @@ def test_column_names_lightgbm_refuses_still_train_and_explain(german: Dataset) 
     named = {r.feature for row in reasons for r in row}
     assert named & set(renamed.values())
     assert booster_names(["a b", "a_b", "x[1]", ""]) == ["a_b", "a_b_2", "x_1_", "_"]
+
+
+def test_an_id_column_is_left_out_of_the_challenger_as_if_it_were_not_there(
+        german: Dataset) -> None:
+    frame = german.frame.with_columns(
+        pl.Series("customer_id", [f"C{i:05d}" for i in range(german.frame.height)]))
+    features = FeatureSet(german.feature_set.target, (
+        *german.feature_set.features, Feature("customer_id", Kind.CATEGORICAL)))
+    with_id = train_challenger(frame, features)
+    without = train_challenger(german.frame, german.feature_set)
+    assert with_id.left_out == ("customer_id",)
+    assert "customer_id" not in with_id.encodings
+    assert with_id.feature_set == without.feature_set
+    assert np.array_equal(with_id.probability_of_default(frame),
+                          without.probability_of_default(german.frame))

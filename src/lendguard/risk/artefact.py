@@ -184,7 +184,8 @@ def challenger_to_dict(challenger: Challenger) -> dict[str, Any]:
                             "b": calibration.b, "xs": list(calibration.xs),
                             "ys": list(calibration.ys)},
             "calibration_losses": dict(challenger.calibration_losses),
-            "rounds": challenger.rounds, "constraint_level": challenger.constraint_level}
+            "rounds": challenger.rounds, "constraint_level": challenger.constraint_level,
+            "left_out": list(challenger.left_out)}
 
 
 def challenger_from_dict(data: Mapping[str, Any], model_text: str) -> Challenger:
@@ -198,7 +199,8 @@ def challenger_from_dict(data: Mapping[str, Any], model_text: str) -> Challenger
                       Calibration(calibration["method"], calibration["a"], calibration["b"],
                                   tuple(calibration["xs"]), tuple(calibration["ys"])),
                       data["calibration_losses"], int(data["rounds"]),
-                      _optional_float(data.get("constraint_level")))
+                      _optional_float(data.get("constraint_level")),
+                      tuple(data.get("left_out", ())))
 
 
 def _optional_float(value: Any) -> float | None:

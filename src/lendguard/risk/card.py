@@ -100,7 +100,7 @@ def _challenger_section(challenger: Challenger) -> list[str]:
     losses = ", ".join(f"{k} {v:.4f}" for k, v in challenger.calibration_losses.items())
     return ["## Challenger (LightGBM)", "",
             f"{len(challenger.feature_set.features)} features; categorical ones enter as the "
-            "WOE of their bin.",
+            "WOE of their bin." + _left_out(challenger),
             "Monotone constraints (from the binning trends: declared ones, and inferred ones "
             f"whose bins pass a G-test{_level(challenger.constraint_level)}): "
             f"{', '.join(constrained) or 'none'}.",
@@ -109,6 +109,13 @@ def _challenger_section(challenger: Challenger) -> list[str]:
             f"({losses}).",
             "Reason codes: the features with the largest positive contributions to the "
             "log-odds of default (LightGBM `pred_contrib`)."]
+
+
+def _left_out(challenger: Challenger) -> str:
+    if not challenger.left_out:
+        return ""
+    return (f" Left out, every value encoding to one WOE (nothing to split on): "
+            f"{', '.join(challenger.left_out)}.")
 
 
 def _level(level: float | None) -> str:

@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
+from lendguard.errors import NoFeatureKept
 from lendguard.risk.binning import (
     BinningOptions,
     FeatureBinning,
@@ -166,6 +167,8 @@ class Challenger:
       constraint_level: the G-test level an inferred trend had to pass to become a
         constraint (``ChallengerOptions.constraint_level``); None for an artefact saved
         before it was recorded.
+      left_out: categorical features of the training data the trees could not split on
+        (every value encodes to one WOE: an id, a date), so not among ``feature_set``.
     """
 
     feature_set: FeatureSet
@@ -176,6 +179,7 @@ class Challenger:
     calibration_losses: Mapping[str, float] = field(default_factory=dict)
     rounds: int = 0
     constraint_level: float | None = None
+    left_out: tuple[str, ...] = ()
 
     @cached_property
     def booster(self) -> lgb.Booster:
@@ -271,6 +275,11 @@ def train_challenger(frame: pl.DataFrame, feature_set: FeatureSet,
     y = target_array(frame, feature_set.target)
     if binnings is None:
         binnings = fit_binnings(frame, feature_set, y, binning_options)
+    left_out = tuple(uninformative(feature_set, binnings))
+    if len(left_out) == len(feature_set.features):
+        raise NoFeatureKept(feature_set.target, {name: "every value encodes to one WOE"
+                                                 for name in left_out})
+    feature_set = feature_set.only(set(feature_set.names) - set(left_out))
     encodings = woe_encodings(feature_set, binnings)
     matrix = design_matrix(frame, feature_set, encodings)
     monotone = monotone_constraints(feature_set, binnings, options.constraint_level)
@@ -278,7 +287,22 @@ def train_challenger(frame: pl.DataFrame, feature_set: FeatureSet,
     calibration, losses = choose_calibration(raw, y, options.seed)
     booster = _fit(matrix, y, feature_set, monotone, options, rounds)
     return Challenger(feature_set, encodings, tuple(monotone), booster.model_to_string(),
-                      calibration, losses, rounds, options.constraint_level)
+                      calibration, losses, rounds, options.constraint_level, left_out)
+
+
+def uninformative(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning]
+                  ) -> list[str]:
+    """Categorical features whose every value (missing included) has the same WOE: the
+    trees see a constant column. An id or a date, whose categories are too small to be
+    placed by their own rates, is one pooled bin (``min_category_size``); its encoding
+    would hold every id for nothing."""
+    names = []
+    for feature in feature_set.features:
+        if feature.kind is Kind.CATEGORICAL:
+            woes = {b.woe for b in binnings[feature.name].bins if b.count > 0}
+            if len(woes) <= 1:
+                names.append(feature.name)
+    return names
 
 
 def _fit(matrix: FloatArray, y: IntArray, feature_set: FeatureSet, monotone: list[int],
