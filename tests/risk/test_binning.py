@@ -191,8 +191,17 @@ def test_categorical_values_group_by_default_rate(german: Dataset) -> None:
     rates = regular_rates(binning)
     assert rates == sorted(rates)
     assert all(b.count >= 0.02 * 1000 for b in binning.bins[:binning.n_regular])
+    # retraining, domestic appliances and others (9-12 rows each) are pooled; a purpose
+    # never seen is rarer still and goes with them, a missing one to the missing bin
+    pool = binning.bin_indices(np.array(["retraining"], dtype=object))[0]
+    assert binning.unseen == pool
+    assert {"retraining", "domestic appliances", "others"} <= set(binning.groups[pool])
     unseen = binning.bin_indices(np.array(["a spaceship", None], dtype=object))
-    assert unseen.tolist() == [binning.missing_index, binning.missing_index]
+    assert unseen.tolist() == [pool, binning.missing_index]
+    housing = fit_feature(german.feature_set.get("housing"), frame["housing"], y)
+    assert housing.unseen is None        # no category under 20 rows: nothing pooled
+    unseen = housing.bin_indices(np.array(["a spaceship", None], dtype=object))
+    assert unseen.tolist() == [housing.missing_index, housing.missing_index]
 
 
 def test_an_identifier_or_a_date_is_no_feature_however_the_sample_falls() -> None:
@@ -313,13 +322,14 @@ def test_bin_codes_are_one_byte_and_agree_with_a_binary_search() -> None:
     np.testing.assert_array_equal(binning.transform(x), binning.woe[searched])
 
 
-def test_categorical_codes_map_unseen_values_to_the_missing_bin(german: Dataset) -> None:
+def test_categorical_codes_map_unseen_values_to_the_rare_pool_and_missing_apart(
+        german: Dataset) -> None:
     y = german.frame["creditability"].to_numpy()
     purpose = german.feature_set.get("purpose")
     binning = fit_feature(purpose, german.frame["purpose"], y)
     codes = binning.bin_codes(pl.Series(["a spaceship", None, german.frame["purpose"][0]]))
     assert codes.dtype == np.uint8
-    assert codes.tolist()[:2] == [binning.missing_index] * 2
+    assert codes.tolist()[:2] == [binning.unseen, binning.missing_index]
     assert codes[2] == binning.bin_indices(german.frame["purpose"][:1])[0]
 
 

@@ -161,3 +161,19 @@ def test_an_id_column_is_left_out_of_the_challenger_as_if_it_were_not_there(
     assert with_id.feature_set == without.feature_set
     assert np.array_equal(with_id.probability_of_default(frame),
                           without.probability_of_default(german.frame))
+
+
+def test_the_challenger_encodes_an_unseen_category_as_its_rare_pool(uci: Dataset) -> None:
+    """As the scorecard scores it: a value never seen is rarer than the pooled ones.
+    A missing value stays NaN, LightGBM's own branch."""
+    challenger = train_challenger(uci.frame.head(3000), uci.feature_set)
+    assert "EDUCATION" in challenger.unseen
+    rows = uci.frame.head(3).with_columns(pl.Series("EDUCATION", ["9", None, "2"]))
+    column = challenger.feature_set.names.index("EDUCATION")
+    encoded = challenger.matrix(rows)[:, column]
+    assert encoded[0] == challenger.unseen["EDUCATION"]
+    assert np.isnan(encoded[1])
+    assert encoded[2] == challenger.encodings["EDUCATION"]["2"]
+    pooled = [v for v, w in challenger.encodings["EDUCATION"].items()
+              if w == challenger.unseen["EDUCATION"]]
+    assert pooled and "2" not in pooled

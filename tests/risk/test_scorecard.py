@@ -91,15 +91,22 @@ def test_higher_scores_default_less(german: Dataset, german_scorecard: TrainedSc
     assert bad[low].mean() > 2 * bad[high].mean()
 
 
-def test_missing_and_unseen_values_score_as_the_missing_bin(
+def test_missing_values_score_as_the_missing_bin_and_unseen_ones_as_the_rare_pool(
         german_scorecard: TrainedScorecard) -> None:
     card = german_scorecard.scorecard
     missing = sum(f.points[f.binning.missing_index] for f in card.features)
     assert card.score_one({}) == missing
     assert card.score_one({name: None for name in card.names}) == missing
-    unseen = {f.feature.name: "never seen" for f in card.features
-              if f.feature.kind == "categorical"}
-    assert card.score_one(unseen) == missing
+    categorical = [f for f in card.features if f.feature.kind == "categorical"]
+    assert any(f.binning.unseen is not None for f in categorical)    # purpose pools
+    unseen = {f.feature.name: "never seen" for f in categorical}
+    expected = sum(f.points[f.binning.unseen_index] if f.feature.kind == "categorical"
+                   else f.points[f.binning.missing_index] for f in card.features)
+    assert card.score_one(unseen) == expected
+    frame = pl.DataFrame({name: [unseen.get(name)] for name in card.names},
+                         schema={f.feature.name: pl.String if f.feature.kind == "categorical"
+                                 else pl.Float64 for f in card.features})
+    assert card.score_frame(frame).tolist() == [expected]
 
 
 def test_a_non_numeric_value_of_a_numeric_feature_is_refused_by_name(

@@ -67,7 +67,8 @@ def binning_to_dict(binning: FeatureBinning) -> dict[str, Any]:
             "specials": [[v, label] for v, label in binning.specials],
             "bins": [{"label": b.label, "count": b.count, "events": b.events,
                       "non_events": b.non_events, "woe": b.woe, "iv": b.iv}
-                     for b in binning.bins]}
+                     for b in binning.bins],
+            "unseen": binning.unseen}
 
 
 def binning_from_dict(data: Mapping[str, Any]) -> FeatureBinning:
@@ -75,7 +76,8 @@ def binning_from_dict(data: Mapping[str, Any]) -> FeatureBinning:
                           tuple(float(s) for s in data["splits"]),
                           tuple(tuple(g) for g in data["groups"]),
                           tuple((v, label) for v, label in data["specials"]),
-                          tuple(BinStats(**b) for b in data["bins"]))
+                          tuple(BinStats(**b) for b in data["bins"]),
+                          unseen=_optional_int(data.get("unseen")))
 
 
 # ---------------------------------------------------------------------------- scorecard
@@ -141,7 +143,7 @@ def feature_case_sql(scored: ScoredFeature) -> str:
         for i, group in enumerate(binning.groups):
             values = ", ".join(_text(s) for v in group for s in _spellings(v, known))
             whens.append(f"WHEN CAST({column} AS TEXT) IN ({values}) THEN {points[i]}")
-        whens.append(f"ELSE {points[binning.missing_index]}")
+        whens.append(f"ELSE {points[binning.unseen_index]}")
     return "CASE " + " ".join(whens) + " END"
 
 
@@ -185,7 +187,7 @@ def challenger_to_dict(challenger: Challenger) -> dict[str, Any]:
                             "ys": list(calibration.ys)},
             "calibration_losses": dict(challenger.calibration_losses),
             "rounds": challenger.rounds, "constraint_level": challenger.constraint_level,
-            "left_out": list(challenger.left_out)}
+            "left_out": list(challenger.left_out), "unseen": dict(challenger.unseen)}
 
 
 def challenger_from_dict(data: Mapping[str, Any], model_text: str) -> Challenger:
@@ -200,7 +202,13 @@ def challenger_from_dict(data: Mapping[str, Any], model_text: str) -> Challenger
                                   tuple(calibration["xs"]), tuple(calibration["ys"])),
                       data["calibration_losses"], int(data["rounds"]),
                       _optional_float(data.get("constraint_level")),
-                      tuple(data.get("left_out", ())))
+                      tuple(data.get("left_out", ())),
+                      {k: float(v) for k, v in data.get("unseen", {}).items()})
+
+
+def _optional_int(value: Any) -> int | None:
+    """A bin index the artefact may lack (recorded from a later version on)."""
+    return None if value is None else int(value)
 
 
 def _optional_float(value: Any) -> float | None:

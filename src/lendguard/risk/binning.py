@@ -21,6 +21,9 @@ run of cells costs two look-ups), never on the rows:
    until at most ``max_bins`` remain. Merging neighbours never breaks the trend.
 
 Missing values and each named special value get bins of their own, outside the trend.
+A categorical feature's categories too small to be placed by their own rate are pooled
+first (``min_category_size``); a category never seen in training is scored with that pool,
+or with the missing values where nothing was pooled.
 Each binning also carries an honest p-value of "the default rate does not depend on this
 feature" (``association_p_value``, on cells placed before the target is looked at), which
 the selection's "low IV but significant" rule reads.
@@ -179,6 +182,9 @@ class FeatureBinning:
       groups: categorical values of each regular bin.
       specials: the special values, each with its label, in bin order.
       bins: statistics of every bin: regular, then specials, then missing.
+      unseen: for a categorical feature whose rare categories were pooled, the regular
+        bin that holds the pool: values never seen in training are rarer still and are
+        scored there; ``None`` (no pool): they are scored in the missing bin.
       association_p_value: how likely the default rate would vary across the feature's
         values as much as it did in the training rows if it did not depend on the
         feature at all (``association_p_value``); NaN for a binning not fitted here
@@ -193,6 +199,7 @@ class FeatureBinning:
     specials: tuple[tuple[SpecialValue, str], ...]
     bins: tuple[BinStats, ...]
     association_p_value: float = field(default=math.nan, compare=False)
+    unseen: int | None = None
 
     @property
     def n_regular(self) -> int:
@@ -216,8 +223,14 @@ class FeatureBinning:
         dtype: np.dtype[np.unsignedinteger[Any]] = np.min_scalar_type(self.missing_index)
         return dtype
 
+    @property
+    def unseen_index(self) -> int:
+        """The bin of a categorical value not seen in training (see ``unseen``)."""
+        return self.missing_index if self.unseen is None else self.unseen
+
     def bin_indices(self, values: Values) -> IntArray:
-        """The bin of every value; unseen categories fall in the missing bin."""
+        """The bin of every value; an unseen category falls in the pool of rare ones, or
+        in the missing bin where nothing was pooled."""
         return self.bin_codes(values).astype(np.int64)
 
     def bin_codes(self, values: Values) -> CodeArray:
@@ -238,9 +251,14 @@ class FeatureBinning:
         return codes
 
     def _categorical_codes(self, values: Values) -> CodeArray:
-        mapped = _as_text(values).replace_strict(
-            self.category_bins(), default=self.missing_index,
-            return_dtype=_POLARS_CODES[self.code_dtype.itemsize])
+        text = _as_text(values)
+        dtype = _POLARS_CODES[self.code_dtype.itemsize]
+        mapped = text.replace_strict(self.category_bins(), default=self.unseen_index,
+                                     return_dtype=dtype)
+        if self.unseen is not None:
+            mapped = (pl.select(pl.when(text.is_null()).then(pl.lit(self.missing_index,
+                                                                     dtype=dtype))
+                                .otherwise(mapped)).to_series())
         return np.asarray(mapped.to_numpy(), dtype=self.code_dtype)
 
     def category_bins(self) -> dict[str, int]:
@@ -744,7 +762,7 @@ def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
     regular = [v for v in counts if v is not None and v not in specials]
     rows = sum(counts[v][1] for v in regular)
     sizes = options.resolved(rows, sum(counts[v][0] for v in regular))
-    cells = _category_cells(regular, counts, sizes.min_category_size * rows)
+    cells, rare = _category_cells(regular, counts, sizes.min_category_size * rows)
     cell_counts = [(sum(counts[v][0] for v in c), sum(counts[v][1] for v in c)) for c in cells]
     order = sorted(range(len(cells)), key=lambda i: (cell_counts[i][0] / cell_counts[i][1],
                                                      cells[i][0]))
@@ -755,6 +773,8 @@ def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
     blocks = _merge_small(grid, blocks, sizes.min_bin_size * rows)
     blocks = _merge_to_max(grid, blocks, options.max_bins)
     groups = tuple(tuple(v for cell in cells[a:b] for v in cell) for a, b in blocks)
+    pool = None if rare is None else next(i for i, (a, b) in enumerate(blocks)
+                                          if rare in cells[a:b])
     outside = [counts.get(v, (0.0, 0.0)) for v in [*specials, None]]
     events, totals = grid.block_counts(blocks)
     all_events = [*events.tolist(), *(e for e, _ in outside)]
@@ -762,18 +782,19 @@ def _fit_categorical(feature: Feature, values: pl.Series, y: IntArray,
     p_value = association_p_value(grid.events, grid.totals, [e for e, _ in outside],
                                   [n for _, n in outside], cells=None)
     shell = FeatureBinning(feature.name, feature.kind, "categorical", (), groups,
-                           _special_labels(feature), (), p_value)
+                           _special_labels(feature), (), p_value, pool)
     return _from_counts(shell, np.array(all_events), np.array(all_totals), options.woe_prior)
 
 
 def _category_cells(regular: Sequence[str], counts: Mapping[str | None, tuple[float, float]],
-                    min_rows: float) -> list[tuple[str, ...]]:
+                    min_rows: float) -> tuple[list[tuple[str, ...]], tuple[str, ...] | None]:
     """Each category with at least ``min_rows`` rows on its own, the smaller ones pooled
-    into one cell (sorted, so the pool does not depend on the rows' order). Which
-    categories pool is decided by their sizes alone, before the target is looked at."""
+    into one cell (sorted, so the pool does not depend on the rows' order); and that
+    pool (``None`` if no category is that small). Which categories pool is decided by
+    their sizes alone, before the target is looked at."""
     own: list[tuple[str, ...]] = sorted((v,) for v in regular if counts[v][1] >= min_rows)
     rare = tuple(sorted(v for v in regular if counts[v][1] < min_rows))
-    return [*own, rare] if rare else own
+    return ([*own, rare], rare) if rare else (own, None)
 
 
 def _fit_with_optbinning(feature: Feature, values: Values, y: IntArray,

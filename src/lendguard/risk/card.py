@@ -79,7 +79,9 @@ def _binning_line(trained: TrainedScorecard) -> str:
             f"most {options.max_bins} bins a feature; missing and special values in bins "
             "of their own; categories under "
             f"{sizes.min_category_size:.2%} of the rows{category} pooled into one group "
-            "before categories are ordered by default rate.")
+            "before categories are ordered by default rate; a category not seen in "
+            "training is scored with that pool (with the missing bin where nothing "
+            "pooled).")
 
 
 def _selection_line(trained: TrainedScorecard) -> str:

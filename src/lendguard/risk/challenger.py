@@ -169,6 +169,9 @@ class Challenger:
         before it was recorded.
       left_out: categorical features of the training data the trees could not split on
         (every value encodes to one WOE: an id, a date), so not among ``feature_set``.
+      unseen: for a categorical feature whose rare categories were pooled, the WOE a
+        value not seen in training encodes to (the pool's, as in the scorecard); other
+        unseen values are NaN, as missing ones are.
     """
 
     feature_set: FeatureSet
@@ -180,13 +183,14 @@ class Challenger:
     rounds: int = 0
     constraint_level: float | None = None
     left_out: tuple[str, ...] = ()
+    unseen: Mapping[str, float] = field(default_factory=dict)
 
     @cached_property
     def booster(self) -> lgb.Booster:
         return lgb.Booster(model_str=self.model_text)
 
     def matrix(self, frame: pl.DataFrame) -> FloatArray:
-        return design_matrix(frame, self.feature_set, self.encodings)
+        return design_matrix(frame, self.feature_set, self.encodings, self.unseen)
 
     def raw_score(self, frame: pl.DataFrame) -> FloatArray:
         return np.asarray(self.booster.predict(self.matrix(frame), raw_score=True))
@@ -222,18 +226,24 @@ class Challenger:
 
 
 def design_matrix(frame: pl.DataFrame, feature_set: FeatureSet,
-                  encodings: Mapping[str, Mapping[str, float]]) -> FloatArray:
+                  encodings: Mapping[str, Mapping[str, float]],
+                  unseen: Mapping[str, float] | None = None) -> FloatArray:
     """Numeric features as they are, categorical ones as the WOE of their bin; missing
-    and unseen values are NaN (LightGBM sends them down a branch of their own)."""
+    values are NaN (LightGBM sends them down a branch of their own), and so are unseen
+    ones unless ``unseen`` gives the feature a WOE for them (its pool of rare values)."""
     columns = []
     for feature in feature_set.features:
         if feature.kind is Kind.NUMERIC:
             columns.append(numeric_array(frame[feature.name]))
         else:
             column = category_text(frame[feature.name])
-            columns.append(column.replace_strict(dict(encodings[feature.name]), default=None,
-                                                 return_dtype=pl.Float64)
-                           .fill_null(np.nan).to_numpy())
+            default = (unseen or {}).get(feature.name)
+            encoded = column.replace_strict(dict(encodings[feature.name]), default=default,
+                                            return_dtype=pl.Float64)
+            if default is not None:
+                encoded = pl.select(pl.when(column.is_null()).then(None)
+                                    .otherwise(encoded)).to_series()
+            columns.append(encoded.fill_null(np.nan).to_numpy())
     return np.column_stack(columns) if columns else np.empty((frame.height, 0))
 
 
@@ -247,6 +257,14 @@ def woe_encodings(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning
             encodings[feature.name] = {value: binning.bins[index].woe
                                        for value, index in binning.category_bins().items()}
     return encodings
+
+
+def unseen_encodings(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning]
+                     ) -> dict[str, float]:
+    """For each categorical feature with a pool of rare values, the pool's WOE: where a
+    value not seen in training goes (``FeatureBinning.unseen``)."""
+    return {f.name: binnings[f.name].bins[unseen].woe for f in feature_set.features
+            if f.kind is Kind.CATEGORICAL and (unseen := binnings[f.name].unseen) is not None}
 
 
 def monotone_constraints(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning],
@@ -281,13 +299,15 @@ def train_challenger(frame: pl.DataFrame, feature_set: FeatureSet,
                                                  for name in left_out})
     feature_set = feature_set.only(set(feature_set.names) - set(left_out))
     encodings = woe_encodings(feature_set, binnings)
-    matrix = design_matrix(frame, feature_set, encodings)
+    unseen = unseen_encodings(feature_set, binnings)
+    matrix = design_matrix(frame, feature_set, encodings, unseen)
     monotone = monotone_constraints(feature_set, binnings, options.constraint_level)
     raw, rounds = _out_of_fold(matrix, y, feature_set, monotone, options)
     calibration, losses = choose_calibration(raw, y, options.seed)
     booster = _fit(matrix, y, feature_set, monotone, options, rounds)
     return Challenger(feature_set, encodings, tuple(monotone), booster.model_to_string(),
-                      calibration, losses, rounds, options.constraint_level, left_out)
+                      calibration, losses, rounds, options.constraint_level, left_out,
+                      unseen)
 
 
 def uninformative(feature_set: FeatureSet, binnings: Mapping[str, FeatureBinning]

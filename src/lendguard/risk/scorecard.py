@@ -231,6 +231,7 @@ class _Lookup:
     categories: dict[str, int]
     missing: int
     points: list[int]
+    unseen: int   # the bin of a category not seen in training
 
     @staticmethod
     def of(scored: ScoredFeature) -> _Lookup:
@@ -241,17 +242,17 @@ class _Lookup:
                                        for i, (v, _) in enumerate(binning.specials)}
         return _Lookup(scored.feature.name, numeric, list(binning.splits), specials,
                        {} if numeric else binning.category_bins(), binning.missing_index,
-                       list(scored.points))
+                       list(scored.points), binning.unseen_index)
 
     def bin_of(self, value: object) -> int:
         if value is None or value == "":
             return self.missing
         if not self.numeric:
             if type(value) is str:   # the usual case, without category_of's checks
-                return self.categories.get(value, self.missing)
+                return self.categories.get(value, self.unseen)
             category = category_of(value)
             return self.missing if category is None else self.categories.get(category,
-                                                                              self.missing)
+                                                                              self.unseen)
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
