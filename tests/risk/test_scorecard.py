@@ -312,3 +312,19 @@ def test_a_categorical_code_scores_alike_from_an_integer_a_float_or_one_record()
     assert card.score_one({"tier": -1.0, "flag": False}) == card.score_one(
         {"tier": -1, "flag": False})
     assert card.score_one({"tier": float("nan"), "flag": None}) == card.score_one({})
+
+
+def test_an_empty_text_is_a_missing_value_in_every_way_of_scoring(uci: Dataset) -> None:
+    """A CSV's empty field is read as missing; a Parquet file keeps the empty text, which
+    must not be scored as a category never seen (UCI's education pools its rare codes,
+    whose points differ from the missing bin's)."""
+    card = train_scorecard(uci.frame, uci.feature_set,
+                           ScorecardOptions(C=1.0, woe_prior=0.0,
+                                            selection=SelectionOptions(min_iv=0.0))).scorecard
+    education = next(f for f in card.features if f.feature.name == "EDUCATION")
+    assert education.binning.unseen is not None
+    assert education.points[education.binning.unseen] != education.points[-1]
+    row = uci.frame.head(1).with_columns(pl.lit("").alias("EDUCATION"))
+    expected = card.score_one({**uci.frame.head(1).to_dicts()[0], "EDUCATION": None})
+    assert card.score_frame(row).tolist() == [expected]
+    assert card.score_one(row.to_dicts()[0]) == expected

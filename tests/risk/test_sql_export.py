@@ -44,7 +44,8 @@ def card_and_rows(uci: Dataset) -> tuple[Scorecard, pl.DataFrame]:
             for value in (cut, math.nextafter(cut, -math.inf)):
                 edges.append({scored.feature.name: value})
     odd = [{"EDUCATION": "9", "MARRIAGE": None, "LIMIT_BAL": None, "BILL_AMT1": 0.0},
-           {"EDUCATION": None, "MARRIAGE": "7", "LIMIT_BAL": -5.0, "BILL_AMT1": None}]
+           {"EDUCATION": None, "MARRIAGE": "7", "LIMIT_BAL": -5.0, "BILL_AMT1": None},
+           {"EDUCATION": "", "MARRIAGE": "", "LIMIT_BAL": 1.0, "BILL_AMT1": 1.0}]
     extra = pl.DataFrame(edges + odd, schema={n: frame.schema[n] for n in card.names})
     rows = pl.concat([frame.select(card.names), extra]).with_row_index("id")
     return card, rows
@@ -72,9 +73,10 @@ def test_sqlite_scores_equal_python_scores(card_and_rows: tuple[Scorecard, pl.Da
 
 
 def as_numbers(rows: pl.DataFrame) -> list[tuple[object, ...]]:
-    """The rows with the category codes as numbers: EDUCATION a float, MARRIAGE an int."""
-    return rows.with_columns(pl.col("EDUCATION").cast(pl.Float64),
-                             pl.col("MARRIAGE").cast(pl.Int64)).rows()
+    """The rows with the category codes as numbers: EDUCATION a float, MARRIAGE an int
+    (an empty text becomes NULL, as it is missing in Python)."""
+    return rows.with_columns(pl.col("EDUCATION").cast(pl.Float64, strict=False),
+                             pl.col("MARRIAGE").cast(pl.Int64, strict=False)).rows()
 
 
 def test_sqlite_scores_category_codes_stored_as_numbers_as_python_does(

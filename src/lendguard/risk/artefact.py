@@ -125,8 +125,9 @@ def feature_case_sql(scored: ScoredFeature) -> str:
     """One feature's points as ``CASE``: missing, then specials, then the regular bins."""
     binning, points = scored.binning, scored.points
     column = _ident(scored.feature.name)
-    whens = [f"WHEN {column} IS NULL THEN {points[binning.missing_index]}"]
     numeric = binning.kind is Kind.NUMERIC
+    empty = "" if numeric else f" OR CAST({column} AS TEXT) = ''"
+    whens = [f"WHEN {column} IS NULL{empty} THEN {points[binning.missing_index]}"]
     known = set() if numeric else set(binning.category_bins())
     for offset, (value, _) in enumerate(binning.specials):
         if numeric:

@@ -241,9 +241,14 @@ def category_text(column: pl.Series) -> pl.Series:
     """A categorical feature's values as the text its categories are known by, whatever
     type the file gave the column: a whole number is written without a decimal point
     (a tier of 2 is ``"2"`` from an integer column and from a float one, as pandas makes
-    an integer column with gaps), NaN is missing, booleans are ``true``/``false``."""
+    an integer column with gaps), NaN and the empty text are missing (as a CSV's empty
+    field is), booleans are ``true``/``false``."""
     if not column.dtype.is_float():
-        return column.cast(pl.String)
+        text = column.cast(pl.String)
+        if bool((text == "").any()):
+            text = pl.select(pl.when(text == "").then(None)
+                             .otherwise(text)).to_series().alias(column.name)
+        return text
     whole = column.is_finite().fill_null(False) & (column == column.floor()).fill_null(False)
     as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
     text = (pl.select(pl.when(whole & as_int.is_not_null()).then(as_int)
@@ -269,4 +274,5 @@ def category_of(value: object) -> str | None:
         if math.isfinite(number) and number == math.floor(number) and abs(number) < 2**63:
             return str(int(number))
         return str(category_text(pl.Series([number]))[0])
-    return str(value)
+    text = str(value)
+    return text or None
