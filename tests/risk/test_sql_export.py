@@ -103,21 +103,27 @@ def pg_schema() -> Iterator[str]:
                           .format(sql.Identifier(schema)))
 
 
+def postgres_scores(schema: str, columns: str, rows: list[tuple[object, ...]],
+                    query: str) -> dict[object, int]:
+    """``query``'s (id, score) pairs over a fresh ``applications`` table in ``schema``."""
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(f"CREATE TABLE applications ({columns})".encode())
+        with conn.cursor() as cursor:
+            marks = ", ".join(["%s"] * len(rows[0]))
+            cursor.executemany(f"INSERT INTO applications VALUES ({marks})".encode(), rows)
+            cursor.execute(query.encode())
+            return dict(cursor.fetchall())
+
+
 @pytest.mark.postgres
 def test_postgresql_scores_equal_python_scores(card_and_rows: tuple[Scorecard, pl.DataFrame],
                                                pg_schema: str) -> None:
     card, rows = card_and_rows
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
-        conn.execute('CREATE TABLE applications (id INTEGER, "EDUCATION" TEXT, '
-                     '"MARRIAGE" TEXT, "LIMIT_BAL" DOUBLE PRECISION, '
-                     '"BILL_AMT1" DOUBLE PRECISION)')
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO applications VALUES (%s, %s, %s, %s, %s)",
-                               rows.rows())
-            cursor.execute(scorecard_sql(card, "applications", key="id").encode())
-            scored = dict(cursor.fetchall())
+    scored = postgres_scores(pg_schema, 'id INTEGER, "EDUCATION" TEXT, "MARRIAGE" TEXT, '
+                             '"LIMIT_BAL" DOUBLE PRECISION, "BILL_AMT1" DOUBLE PRECISION',
+                             rows.rows(), scorecard_sql(card, "applications", key="id"))
     python = card.score_frame(rows)
     assert [scored[i] for i in range(rows.height)] == python.tolist()
 
@@ -126,17 +132,9 @@ def test_postgresql_scores_equal_python_scores(card_and_rows: tuple[Scorecard, p
 def test_postgresql_scores_category_codes_stored_as_numbers_as_python_does(
         card_and_rows: tuple[Scorecard, pl.DataFrame], pg_schema: str) -> None:
     card, rows = card_and_rows
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
-        conn.execute('CREATE TABLE applications (id INTEGER, "EDUCATION" NUMERIC(4, 1), '
-                     '"MARRIAGE" BIGINT, "LIMIT_BAL" DOUBLE PRECISION, '
-                     '"BILL_AMT1" DOUBLE PRECISION)')
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO applications VALUES (%s, %s, %s, %s, %s)",
-                               as_numbers(rows))
-            cursor.execute(scorecard_sql(card, "applications", key="id").encode())
-            scored = dict(cursor.fetchall())
+    scored = postgres_scores(pg_schema, 'id INTEGER, "EDUCATION" NUMERIC(4, 1), "MARRIAGE" '
+                             'BIGINT, "LIMIT_BAL" DOUBLE PRECISION, "BILL_AMT1" DOUBLE PRECISION',
+                             as_numbers(rows), scorecard_sql(card, "applications", key="id"))
     assert [scored[i] for i in range(rows.height)] == card.score_frame(rows).tolist()
 
 
@@ -156,11 +154,6 @@ def test_a_boolean_feature_scores_alike_in_python_sqlite_and_postgresql(pg_schem
         lite.execute("CREATE TABLE applications (id INTEGER, flag BOOLEAN)")
         lite.executemany("INSERT INTO applications VALUES (?, ?)", rows.rows())
         assert [s for _, s in sorted(lite.execute(scorecard_sql(card, key="id")))] == python
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
-        conn.execute("CREATE TABLE applications (id INTEGER, flag BOOLEAN)")
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO applications VALUES (%s, %s)", rows.rows())
-            cursor.execute(scorecard_sql(card, key="id").encode())
-            assert [s for _, s in sorted(cursor.fetchall())] == python
+    scored = postgres_scores(pg_schema, "id INTEGER, flag BOOLEAN", rows.rows(),
+                             scorecard_sql(card, key="id"))
+    assert [s for _, s in sorted(scored.items())] == python
