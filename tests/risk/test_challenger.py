@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
+from lendguard.errors import NoFeatureKept
 from lendguard.risk.binning import BinningOptions, FeatureBinning, fit_feature, trend_p_value
 from lendguard.risk.challenger import (
     Challenger,
@@ -177,3 +179,12 @@ def test_the_challenger_encodes_an_unseen_category_as_its_rare_pool(uci: Dataset
     pooled = [v for v, w in challenger.encodings["EDUCATION"].items()
               if w == challenger.unseen["EDUCATION"]]
     assert pooled and "2" not in pooled
+
+
+def test_a_challenger_with_nothing_to_split_on_is_refused() -> None:
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"customer_id": [f"C{i}" for i in range(500)],
+                          "bad": (rng.random(500) < 0.3).astype(np.int64)})
+    features = FeatureSet("bad", (Feature("customer_id", Kind.CATEGORICAL),))
+    with pytest.raises(NoFeatureKept, match="customer_id: every value encodes to one WOE"):
+        train_challenger(frame, features)

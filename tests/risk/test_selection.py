@@ -6,11 +6,15 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy.stats import chi2_contingency
 
 from lendguard.risk.binning import FeatureBinning, fit_feature
-from lendguard.risk.features import Feature, Kind
+from lendguard.risk.card import model_card
+from lendguard.risk.datasets import Dataset
+from lendguard.risk.features import Feature, FeatureSet, Kind
+from lendguard.risk.scorecard import ScorecardOptions, train_scorecard
 from lendguard.risk.selection import (
     Selection,
     SelectionOptions,
@@ -119,3 +123,21 @@ def test_a_binning_read_from_an_artefact_is_judged_by_a_g_test_on_its_bins() -> 
     expected = chi2_contingency(table, correction=False, lambda_="log-likelihood").pvalue
     assert bins_p_value(loaded) == pytest.approx(expected, rel=1e-9, abs=1e-300)
     assert bins_p_value(binning) == binning.association_p_value
+
+
+def test_the_optional_noise_filter_drops_noise_the_iv_filter_lets_in(german: Dataset) -> None:
+    """Two pure-noise columns on German credit's 1,000 rows: their fitted bins pass the
+    IV line (0.02); the honest association test at 0.2 drops them and nothing else."""
+    rng = np.random.default_rng(0)
+    frame = german.frame.with_columns(pl.Series("noise_a", rng.normal(size=1000)),
+                                      pl.Series("noise_b", rng.random(1000)))
+    features = FeatureSet(german.feature_set.target, (
+        *german.feature_set.features, Feature("noise_a", Kind.NUMERIC),
+        Feature("noise_b", Kind.NUMERIC)))
+    default = train_scorecard(frame, features, ScorecardOptions(C=1.0, woe_prior=0.0))
+    assert {"noise_a", "noise_b"} <= set(default.selection.kept)
+    filtered = train_scorecard(frame, features, ScorecardOptions(
+        C=1.0, woe_prior=0.0, selection=SelectionOptions(noise_p_value=0.2)))
+    assert set(default.selection.kept) - set(filtered.selection.kept) == {"noise_a", "noise_b"}
+    assert "no sign the default rate depends on it" in filtered.selection.dropped["noise_a"]
+    assert "that test at p ≤ 0.2 whatever the IV" in model_card("x.csv", filtered, None)

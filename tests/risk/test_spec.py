@@ -166,13 +166,14 @@ def test_train_refuses_a_bad_scaling_or_file_and_writes_nothing(tmp_path: Path) 
 def test_a_feature_file_fixes_bin_sizes_and_selection_thresholds(tmp_path: Path) -> None:
     spec = read_feature_file(written(tmp_path, SPEC + """
 binning: {min_bin_size: 0.05, max_bins: 6, min_category_size: 0.03}
-selection: {min_iv: 0.05, stepwise: true}
+selection: {min_iv: 0.05, stepwise: true, noise_p_value: 0.2}
 """))
     options = spec.scorecard_options()
     assert (options.binning.min_bin_size, options.binning.max_bins) == (0.05, 6)
     assert options.binning.min_category_size == 0.03
     assert options.binning.min_prebin_size is None          # left out: follows the data
     assert (options.selection.min_iv, options.selection.stepwise) == (0.05, True)
+    assert options.selection.noise_p_value == 0.2
     assert options.selection.max_vif == 10.0                # left out: the default
 
     data = tmp_path / "apps.csv"

@@ -88,8 +88,10 @@ def _selection_line(trained: TrainedScorecard) -> str:
     o = trained.selection_options
     stepwise = ("then forward stepwise selection by BIC" if o.stepwise
                 else "no stepwise selection")
+    noise = ("" if o.noise_p_value is None else
+             f", and that test at p ≤ {o.noise_p_value:g} whatever the IV")
     return (f"Selection: IV at least {o.min_iv:g} (or significant at p ≤ {o.max_p_value:g} "
-            "by a G-test on cells fixed before the target was seen), "
+            f"by a G-test on cells fixed before the target was seen){noise}, "
             f"missing in at most {o.max_missing_rate:.0%} of rows, WOE correlation at most "
             f"{o.max_correlation:g}, VIF at most {o.max_vif:g}, {stepwise}, at most "
             f"{o.max_features} features.")

@@ -37,6 +37,12 @@ class SelectionOptions:
       min_iv, max_p_value: a feature with less information value than ``min_iv`` (0.02
         is the customary "not predictive" line) is dropped unless its bins differ
         significantly in default rate (G-test p-value at most ``max_p_value``).
+      noise_p_value: if set, a feature is also dropped, whatever its IV, when the honest
+        association test (cells fixed before the target is seen) gives a p-value above
+        this: on a thousand rows, bins fitted to pure noise reach IVs of 0.05-0.08, above
+        the customary line. Off (``None``) by default, as the peers have no such filter;
+        0.2 suits small samples with many candidate columns (docs/benchmarks.md, "Rare
+        categories pooled", measures it).
       max_missing_rate: a feature missing in a larger share of rows is dropped.
       max_correlation: of two features whose WOE correlates more than this, the one with
         the lower IV is dropped.
@@ -48,6 +54,7 @@ class SelectionOptions:
 
     min_iv: float = 0.02
     max_p_value: float = 0.01
+    noise_p_value: float | None = None
     max_missing_rate: float = 0.95
     max_correlation: float = 0.8
     max_vif: float = 10.0
@@ -82,6 +89,8 @@ def select_features(woe: FloatArray, y: IntArray, names: Sequence[str],
     columns = {name: i for i, name in enumerate(names)}
     missing_rate_filter(selection, binnings, options.max_missing_rate)
     iv_filter(selection, binnings, options.min_iv, options.max_p_value)
+    if options.noise_p_value is not None:
+        noise_filter(selection, binnings, options.noise_p_value)
     correlation_filter(selection, woe, columns, binnings, options.max_correlation)
     vif_filter(selection, woe, columns, options.max_vif)
     if options.stepwise:
@@ -128,6 +137,17 @@ def iv_filter(selection: Selection, binnings: Mapping[str, FeatureBinning],
         iv, p_value = binnings[name].iv, bins_p_value(binnings[name])
         if iv < min_iv and p_value > max_p_value:
             selection.drop(name, f"IV {iv:.4f} < {min_iv} (p = {p_value:.2g})")
+
+
+def noise_filter(selection: Selection, binnings: Mapping[str, FeatureBinning],
+                 max_p_value: float) -> None:
+    """Drop a feature whose default rate does not differ across its values by the honest
+    test (``bins_p_value``), however much IV its fitted bins show."""
+    for name in list(selection.kept):
+        p_value = bins_p_value(binnings[name])
+        if p_value > max_p_value:
+            selection.drop(name, f"p = {p_value:.2g} > {max_p_value:g}: no sign the default "
+                           f"rate depends on it (IV {binnings[name].iv:.4f})")
 
 
 def bins_p_value(binning: FeatureBinning) -> float:

@@ -87,6 +87,7 @@ class SelectionSettings(_Model):
 
     min_iv: Annotated[float, Field(ge=0)] | None = None
     max_p_value: Annotated[float, Field(ge=0, le=1)] | None = None
+    noise_p_value: Annotated[float, Field(gt=0, le=1)] | None = None
     max_missing_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     max_correlation: Annotated[float, Field(gt=0, le=1)] | None = None
     max_vif: Annotated[float, Field(ge=1)] | None = None
