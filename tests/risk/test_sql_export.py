@@ -45,7 +45,8 @@ def card_and_rows(uci: Dataset) -> tuple[Scorecard, pl.DataFrame]:
                 edges.append({scored.feature.name: value})
     odd = [{"EDUCATION": "9", "MARRIAGE": None, "LIMIT_BAL": None, "BILL_AMT1": 0.0},
            {"EDUCATION": None, "MARRIAGE": "7", "LIMIT_BAL": -5.0, "BILL_AMT1": None},
-           {"EDUCATION": "", "MARRIAGE": "", "LIMIT_BAL": 1.0, "BILL_AMT1": 1.0}]
+           {"EDUCATION": "", "MARRIAGE": "", "LIMIT_BAL": 1.0, "BILL_AMT1": 1.0},
+           {"EDUCATION": "1", "MARRIAGE": "1", "LIMIT_BAL": math.nan, "BILL_AMT1": math.nan}]
     extra = pl.DataFrame(edges + odd, schema={n: frame.schema[n] for n in card.names})
     rows = pl.concat([frame.select(card.names), extra]).with_row_index("id")
     return card, rows

@@ -126,8 +126,12 @@ def feature_case_sql(scored: ScoredFeature) -> str:
     binning, points = scored.binning, scored.points
     column = _ident(scored.feature.name)
     numeric = binning.kind is Kind.NUMERIC
-    empty = "" if numeric else f" OR CAST({column} AS TEXT) = ''"
-    whens = [f"WHEN {column} IS NULL{empty} THEN {points[binning.missing_index]}"]
+    # a number's NaN is missing, as in Python: PostgreSQL keeps NaN (and sorts it above
+    # every number, past the cut points), SQLite stores it as NULL; a category's empty
+    # text is missing too
+    blank = "'NaN'" if numeric else "''"
+    whens = [f"WHEN {column} IS NULL OR CAST({column} AS TEXT) = {blank} "
+             f"THEN {points[binning.missing_index]}"]
     known = set() if numeric else set(binning.category_bins())
     for offset, (value, _) in enumerate(binning.specials):
         if numeric:
