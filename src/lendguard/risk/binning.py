@@ -56,6 +56,7 @@ from lendguard.risk.features import (
     ObjectArray,
     category_of,
     category_text,
+    map_categories,
     numeric_array,
 )
 
@@ -251,14 +252,9 @@ class FeatureBinning:
         return codes
 
     def _categorical_codes(self, values: Values) -> CodeArray:
-        text = _as_text(values)
-        dtype = _POLARS_CODES[self.code_dtype.itemsize]
-        mapped = text.replace_strict(self.category_bins(), default=self.unseen_index,
-                                     return_dtype=dtype)
-        if self.unseen is not None:
-            mapped = (pl.select(pl.when(text.is_null()).then(pl.lit(self.missing_index,
-                                                                     dtype=dtype))
-                                .otherwise(mapped)).to_series())
+        mapped = map_categories(_as_text(values), self.category_bins(),
+                                unseen=self.unseen_index, missing=self.missing_index,
+                                dtype=_POLARS_CODES[self.code_dtype.itemsize])
         return np.asarray(mapped.to_numpy(), dtype=self.code_dtype)
 
     def category_bins(self) -> dict[str, int]:

@@ -47,6 +47,7 @@ from lendguard.risk.features import (
     IntArray,
     Kind,
     category_text,
+    map_categories,
     numeric_array,
     require_valid,
     target_array,
@@ -236,13 +237,10 @@ def design_matrix(frame: pl.DataFrame, feature_set: FeatureSet,
         if feature.kind is Kind.NUMERIC:
             columns.append(numeric_array(frame[feature.name]))
         else:
-            column = category_text(frame[feature.name])
-            default = (unseen or {}).get(feature.name)
-            encoded = column.replace_strict(dict(encodings[feature.name]), default=default,
-                                            return_dtype=pl.Float64)
-            if default is not None:
-                encoded = pl.select(pl.when(column.is_null()).then(None)
-                                    .otherwise(encoded)).to_series()
+            encoded = map_categories(category_text(frame[feature.name]),
+                                     encodings[feature.name],
+                                     unseen=(unseen or {}).get(feature.name), missing=None,
+                                     dtype=pl.Float64)
             columns.append(encoded.fill_null(np.nan).to_numpy())
     return np.column_stack(columns) if columns else np.empty((frame.height, 0))
 

@@ -198,6 +198,7 @@ def binary_target(frame: pl.DataFrame, target: str, bad_value: str) -> pl.DataFr
     missing = column.is_null()
     if column.dtype.is_float():
         missing = missing | column.is_nan().fill_null(False)
+    text = column.cast(pl.String).str.strip_chars()
     if column.dtype.is_numeric():
         try:
             wanted = float(bad_value)
@@ -206,9 +207,8 @@ def binary_target(frame: pl.DataFrame, target: str, bad_value: str) -> pl.DataFr
                                 f"and target column {target!r} is numeric") from None
         is_bad = column.cast(pl.Float64) == wanted
     else:
-        is_bad = column.cast(pl.String).str.strip_chars() == bad_value.strip()
-    present = column.filter(~missing)
-    values = sorted({str(v) for v in present.cast(pl.String).str.strip_chars().to_list()})
+        is_bad = text == bad_value.strip()
+    values = sorted(set(text.filter(~missing).to_list()))
     if not bool(is_bad.fill_null(False).any()):
         raise InvalidTarget(target, values, f"--bad-value {bad_value!r} does not occur in "
                             f"target column {target!r}, which holds {values[:5]!r}")
@@ -244,11 +244,7 @@ def category_text(column: pl.Series) -> pl.Series:
     an integer column with gaps), NaN and the empty text are missing (as a CSV's empty
     field is), booleans are ``true``/``false``."""
     if not column.dtype.is_float():
-        text = column.cast(pl.String)
-        if bool((text == "").any()):
-            text = pl.select(pl.when(text == "").then(None)
-                             .otherwise(text)).to_series().alias(column.name)
-        return text
+        return column.cast(pl.String).replace("", None)
     whole = column.is_finite().fill_null(False) & (column == column.floor()).fill_null(False)
     as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
     text = (pl.select(pl.when(whole & as_int.is_not_null()).then(as_int)
@@ -256,6 +252,18 @@ def category_text(column: pl.Series) -> pl.Series:
                       .otherwise(column.cast(pl.String)))
             .to_series())
     return text.alias(column.name)
+
+
+def map_categories(text: pl.Series, mapping: Mapping[str, float], *, unseen: float | None,
+                   missing: float | None,
+                   dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    """``category_text`` values looked up in ``mapping``: a category not in it gives
+    ``unseen``, a missing value ``missing`` (``None`` for either: null)."""
+    mapped = text.replace_strict(dict(mapping), default=unseen, return_dtype=dtype)
+    if unseen == missing:
+        return mapped
+    return pl.select(pl.when(text.is_null()).then(pl.lit(missing, dtype=dtype))
+                     .otherwise(mapped)).to_series()
 
 
 def category_of(value: object) -> str | None:

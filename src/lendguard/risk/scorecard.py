@@ -237,9 +237,10 @@ class _Lookup:
     def of(scored: ScoredFeature) -> _Lookup:
         binning = scored.binning
         numeric = binning.kind is Kind.NUMERIC
-        specials: dict[object, int] = {(float(v) if numeric else category_of(v)):
-                                       binning.n_regular + i
-                                       for i, (v, _) in enumerate(binning.specials)}
+        # a categorical feature's specials are among its categories (``category_bins``)
+        specials: dict[object, int] = ({float(v): binning.n_regular + i
+                                        for i, (v, _) in enumerate(binning.specials)}
+                                       if numeric else {})
         return _Lookup(scored.feature.name, numeric, list(binning.splits), specials,
                        {} if numeric else binning.category_bins(), binning.missing_index,
                        list(scored.points), binning.unseen_index)
